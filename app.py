@@ -1,0 +1,5 @@
+"""Entry point for `flask --app app run` (development)."""
+
+from relay import create_app
+
+app = create_app()

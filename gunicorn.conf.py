@@ -1,0 +1,50 @@
+"""gunicorn settings for Relay (Heroku-style: read from the environment).
+
+Streams are long-lived, so Relay runs gevent workers: each open stream is one
+greenlet (~20 KB), not one thread.
+"""
+
+import os
+
+# Heroku gives the port in $PORT; [::] accepts IPv4 and IPv6.
+bind = f"[::]:{os.environ.get('PORT', '8000')}"
+
+# Processes; each holds thousands of streams. Heroku sets WEB_CONCURRENCY by dyno size.
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+worker_class = "gevent"
+
+# Open connections per worker: every browser following a prediction holds one.
+worker_connections = int(os.environ.get("RELAY_WORKER_CONNECTIONS", "5000"))
+
+# A worker that blocks its event loop this long is restarted; streams never block it.
+timeout = 30
+
+# On SIGTERM Heroku allows 30 s; Relay ends its streams at once (clients resume
+# on another worker), so 20 s is plenty and leaves margin.
+graceful_timeout = 20
+
+# Keep-alive between the router and gunicorn.
+keepalive = 5
+
+# Access log to stdout for Heroku's log router. The query string is left out:
+# it carries stream and cancel tokens.
+accesslog = "-"
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+errorlog = "-"
+
+# Not preload_app: the app must be created after gevent patches the worker.
+preload_app = False
+
+
+def post_worker_init(worker):
+    """End open streams promptly when the worker is asked to stop."""
+    import gevent
+
+    def watch_for_exit():
+        while worker.alive:
+            gevent.sleep(0.25)
+        relay = getattr(worker.wsgi, "extensions", {}).get("relay")
+        if relay is not None:
+            relay.shutdown()
+
+    gevent.spawn(watch_for_exit)

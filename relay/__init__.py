@@ -1,0 +1,108 @@
+"""Relay: start Replicate predictions and stream their progress to browsers over SSE."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+from flask import Flask, request
+
+from . import api, errors, pages
+from .config import ConfigError, Settings
+from .service import RelayService
+from .upstream import Upstream
+
+__all__ = ["ConfigError", "Settings", "create_app"]
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment (a .env file, then real variables, then test_config)."""
+    app = Flask(__name__, instance_relative_config=False, instance_path=_instance_path(test_config),
+                template_folder=str(_ROOT / "templates"), static_folder=str(_ROOT / "static"))
+    env = _environment(test_config)
+    settings = Settings.from_env(env)
+    _configure_logging(settings.log_level)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    secret_key = settings.secret_key or _instance_secret(Path(app.instance_path))
+    app.config.update(SECRET_KEY=secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes,
+                      JSON_SORT_KEYS=False)
+
+    upstream = Upstream(settings.replicate_api_token, settings.replicate_base_url)
+    service = RelayService(settings, secret_key, upstream)
+    app.extensions["relay"] = service
+    if settings.uses_emulator and settings.replicate_base_url is None:
+        _mount_emulator(app, settings, upstream)
+
+    errors.init_app(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    return app
+
+
+def _environment(test_config: Mapping[str, Any] | None) -> dict[str, str]:
+    env: dict[str, str] = {k: v for k, v in dotenv_values(_ROOT / ".env").items() if v is not None} \
+        if (_ROOT / ".env").exists() else {}
+    env.update(os.environ)
+    if test_config:
+        env.update({k: str(v) for k, v in test_config.items()})
+    return env
+
+
+def _instance_path(test_config: Mapping[str, Any] | None) -> str:
+    if test_config and "INSTANCE_PATH" in test_config:
+        return str(test_config["INSTANCE_PATH"])
+    return os.environ.get("RELAY_INSTANCE_PATH") or str(_ROOT / "instance")
+
+
+def _instance_secret(instance: Path) -> str:
+    """A SECRET_KEY made once and kept, so every worker on this machine signs alike."""
+    path = instance / "secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text().strip()
+        if key:
+            return key
+        raise ConfigError(f"{path} is empty: delete it or set SECRET_KEY") from None
+    key = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def _mount_emulator(app: Flask, settings: Settings, upstream: Upstream) -> None:
+    """Serve the emulator at /emulator and point the client at it on the first request."""
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    from .emulator import create_emulator
+
+    state_dir = settings.emulator_dir or os.path.join(app.instance_path, "emulator")
+    emulator = create_emulator(state_dir, faults_enabled=settings.emulator_faults)
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/emulator": emulator})  # type: ignore[method-assign]
+
+    @app.before_request
+    def _discover_emulator() -> None:
+        if upstream.base_url is None:
+            port = request.environ.get("SERVER_PORT") or os.environ.get("PORT", "8000")
+            host = "[::1]" if ":" in str(request.environ.get("SERVER_NAME", "")) else "127.0.0.1"
+            script = request.environ.get("SCRIPT_NAME", "")
+            upstream.discover_base_url(f"http://{host}:{port}{script}/emulator")
+
+
+def _configure_logging(level: str) -> None:
+    logger = logging.getLogger("relay")
+    logger.setLevel(level)
+    if not any(getattr(h, "_relay", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._relay = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False

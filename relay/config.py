@@ -1,0 +1,209 @@
+"""Typed settings read from the environment once, when the app is created.
+
+Every variable is checked here, at start, so a typo in a deploy fails loudly with
+the variable's name and value instead of misbehaving later.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["EMULATOR_MODELS", "PUBLIC_MODELS", "AllowedModel", "ConfigError", "Settings"]
+
+_MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}/[a-z0-9][a-z0-9._-]{0,99}$", re.IGNORECASE)
+_VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
+_RATE_LIMIT = re.compile(
+    r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day|month|year)s?\s*$", re.IGNORECASE
+)
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(Exception):
+    """The environment holds a value Relay cannot run with; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class AllowedModel:
+    """One entry of RELAY_ALLOWED_MODELS: a model, optionally pinned to one version."""
+
+    name: str
+    version: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> AllowedModel:
+        name, _, version = text.strip().partition(":")
+        if not _MODEL_NAME.match(name):
+            raise ValueError(f"{text!r} is not owner/name or owner/name:version")
+        if version and not _VERSION_ID.match(version):
+            raise ValueError(f"{text!r} has a version that is not 64 hex digits")
+        return cls(name=name.lower(), version=version or None)
+
+
+EMULATOR_MODELS = (AllowedModel("relay/image-demo"), AllowedModel("relay/text-demo"))
+# Small, fast public models: a sensible allow-list for a new deployment with a token.
+PUBLIC_MODELS = (
+    AllowedModel("black-forest-labs/flux-schnell"),
+    AllowedModel("meta/meta-llama-3-8b-instruct"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything Relay reads from its environment, as typed values."""
+
+    replicate_api_token: str | None = None
+    replicate_base_url: str | None = None
+    secret_key: str | None = None
+    redis_url: str | None = None
+    public_url: str | None = None
+    webhook_secret: str | None = None
+    allowed_models: tuple[AllowedModel, ...] = EMULATOR_MODELS
+    poll_interval: float = 1.0
+    heartbeat_interval: float = 15.0
+    stream_max_age: float = 600.0
+    rate_limit: str = "10/minute"
+    embed_origins: tuple[str, ...] = ()
+    trusted_proxies: int = 0
+    log_level: str = "INFO"
+    token_max_age: int = 86400
+    emulator_dir: str | None = None
+    emulator_faults: bool = False
+    watcher_idle_timeout: float = 30.0
+    history_size: int = 256
+    max_body_bytes: int = 64 * 1024
+    max_streams_per_client: int = 50
+    max_watch_per_stream: int = 32
+
+    @property
+    def uses_emulator(self) -> bool:
+        """True when no token is set: Relay talks to its built-in emulator."""
+        return not self.replicate_api_token
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build settings from environment-like strings; raise ConfigError naming every bad one."""
+        reader = _Reader(env)
+        token = reader.text("REPLICATE_API_TOKEN")
+        public_url = reader.url("RELAY_PUBLIC_URL")
+        settings = cls(
+            replicate_api_token=token,
+            replicate_base_url=reader.url("REPLICATE_BASE_URL"),
+            secret_key=reader.text("SECRET_KEY"),
+            redis_url=reader.text("REDIS_URL"),
+            public_url=public_url.rstrip("/") if public_url else None,
+            webhook_secret=reader.text("REPLICATE_WEBHOOK_SECRET"),
+            allowed_models=reader.models(
+                "RELAY_ALLOWED_MODELS", PUBLIC_MODELS if token else EMULATOR_MODELS
+            ),
+            poll_interval=reader.number("RELAY_POLL_INTERVAL", 1.0, low=0.05, high=60),
+            heartbeat_interval=reader.number("RELAY_HEARTBEAT_INTERVAL", 15.0, low=0.05, high=50),
+            stream_max_age=reader.number("RELAY_STREAM_MAX_AGE", 600.0, low=1, high=86400),
+            rate_limit=reader.rate("RELAY_RATE_LIMIT", "10/minute"),
+            embed_origins=reader.origins("RELAY_EMBED_ORIGINS"),
+            trusted_proxies=int(reader.number("RELAY_TRUSTED_PROXIES", 0, low=0, high=10, whole=True)),
+            log_level=reader.choice("RELAY_LOG_LEVEL", "INFO", _LOG_LEVELS),
+            token_max_age=int(
+                reader.number("RELAY_TOKEN_MAX_AGE", 86400, low=60, high=30 * 86400, whole=True)
+            ),
+            emulator_dir=reader.text("RELAY_EMULATOR_DIR"),
+            emulator_faults=reader.text("RELAY_EMULATOR_FAULTS") in ("1", "true", "yes"),
+            watcher_idle_timeout=reader.number("RELAY_WATCHER_IDLE_TIMEOUT", 30.0, low=0.1, high=3600),
+            history_size=int(reader.number("RELAY_HISTORY_SIZE", 256, low=8, high=100000, whole=True)),
+            max_body_bytes=int(
+                reader.number("RELAY_MAX_BODY_BYTES", 64 * 1024, low=1024, high=16 * 2**20, whole=True)
+            ),
+        )
+        reader.raise_if_any()
+        return settings
+
+
+class _Reader:
+    """Reads variables one by one and collects every problem, so one start reports them all."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self._problems: list[str] = []
+
+    def raise_if_any(self) -> None:
+        if self._problems:
+            raise ConfigError("Invalid configuration:\n  " + "\n  ".join(self._problems))
+
+    def text(self, name: str) -> str | None:
+        value = self._env.get(name, "").strip()
+        return value or None
+
+    def url(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            self._problems.append(f"{name}={value!r}: expected an http:// or https:// URL")
+            return None
+        return value
+
+    def number(
+        self, name: str, default: float, *, low: float, high: float, whole: bool = False
+    ) -> float:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = float(int(raw)) if whole else float(raw)
+        except ValueError:
+            kind = "a whole number" if whole else "a number of seconds"
+            self._problems.append(f"{name}={raw!r}: expected {kind} between {low:g} and {high:g}")
+            return default
+        if not low <= value <= high:
+            self._problems.append(f"{name}={raw!r}: must be between {low:g} and {high:g}")
+            return default
+        return value
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        if raw.upper() not in choices:
+            self._problems.append(f"{name}={raw!r}: expected one of {', '.join(choices)}")
+            return default
+        return raw.upper()
+
+    def rate(self, name: str, default: str) -> str:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        if not _RATE_LIMIT.match(raw):
+            self._problems.append(f"{name}={raw!r}: expected a rate such as 10/minute or 100 per hour")
+            return default
+        return raw
+
+    def models(self, name: str, default: tuple[AllowedModel, ...]) -> tuple[AllowedModel, ...]:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        models: list[AllowedModel] = []
+        for item in raw.split(","):
+            if not item.strip():
+                continue
+            try:
+                models.append(AllowedModel.parse(item))
+            except ValueError as exc:
+                self._problems.append(f"{name}: {exc}")
+        if not models and not any(name in p for p in self._problems):
+            self._problems.append(f"{name}={raw!r}: lists no model")
+        return tuple(models) or default
+
+    def origins(self, name: str) -> tuple[str, ...]:
+        raw = self.text(name)
+        if raw is None:
+            return ()
+        origins: list[str] = []
+        for item in raw.split():
+            for origin in item.split(","):
+                origin = origin.strip().rstrip("/")
+                if not origin:
+                    continue
+                if not re.match(r"^https?://[^\s/]+$", origin):
+                    self._problems.append(f"{name}: {origin!r} is not an origin like https://example.com")
+                    continue
+                origins.append(origin)
+        return tuple(origins)

@@ -1,0 +1,130 @@
+"""Relay's moving parts for one app, built once by `create_app` and kept in app.extensions."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from .config import Settings
+from .errors import NotFound, UpstreamError, UpstreamUnavailable
+from .hub import TERMINAL_STATUSES, MemoryHub, Replay
+from .snapshot import BadPrediction, snapshot_from_prediction
+from .streams import StreamLimits, event_stream
+from .tokens import TokenSigner
+from .upstream import Upstream
+from .validation import CreateRequest
+from .watcher import PollPolicy, Watchers
+
+__all__ = ["RelayService"]
+
+log = logging.getLogger(__name__)
+
+
+class RelayService:
+    """The hub, the watchers, the upstream client and the token signer of one app."""
+
+    def __init__(self, settings: Settings, secret_key: str, upstream: Upstream) -> None:
+        self.settings = settings
+        self.upstream = upstream
+        self.hub = MemoryHub(history_size=settings.history_size)
+        self.watchers = Watchers(self.hub, upstream, PollPolicy(base=settings.poll_interval),
+                                 idle_timeout=settings.watcher_idle_timeout)
+        self.signer = TokenSigner(secret_key, settings.token_max_age)
+        self.limits = StreamLimits(heartbeat=settings.heartbeat_interval, max_age=settings.stream_max_age)
+        self._housekeeper: threading.Thread | None = None
+        self.started = time.time()
+
+    @property
+    def backend(self) -> str:
+        return "emulator" if self.settings.uses_emulator else "replicate"
+
+    # -- predictions ------------------------------------------------------------
+    def create(self, request: CreateRequest) -> dict[str, Any]:
+        """Start a prediction upstream and begin following it; the create answer's fields."""
+        webhook = None
+        if self.settings.public_url:
+            webhook = f"{self.settings.public_url}/api/webhooks/replicate"
+        try:
+            prediction = self.upstream.create(
+                request.target, request.input, webhook=webhook,
+                webhook_events_filter=["start", "output", "logs", "completed"] if webhook else None,
+            )
+        except NotFound as error:
+            raise UpstreamError(error.message, status=404) from None
+        prediction_id = str(prediction.get("id", ""))
+        if not prediction_id:
+            raise UpstreamUnavailable("Replicate answered the create without a prediction id.")
+        self._publish_prediction(prediction)
+        self.watchers.ensure(prediction_id)
+        self._start_housekeeping()
+        log.info("prediction %s created (%s)", prediction_id, request.target.model or "version")
+        stream = self.signer.sign(prediction_id, "stream")
+        cancel = self.signer.sign(prediction_id, "cancel")
+        return {
+            "success": True,
+            "id": prediction_id,
+            "status": str(prediction.get("status") or "starting"),
+            "stream_url": f"/api/predictions/{prediction_id}/events?token={stream}",
+            "cancel_url": f"/api/predictions/{prediction_id}/cancel?token={cancel}",
+        }
+
+    def cancel(self, prediction_id: str) -> dict[str, Any]:
+        prediction = self.upstream.cancel(prediction_id)
+        self._publish_prediction(prediction)
+        self.watchers.poke(prediction_id)
+        return {"success": True, "id": prediction_id, "status": str(prediction.get("status", ""))}
+
+    def _publish_prediction(self, prediction: dict[str, Any]) -> None:
+        try:
+            snapshot = snapshot_from_prediction(prediction)
+        except BadPrediction as error:
+            log.warning("ignoring an upstream answer that is not a prediction: %s", error)
+            return
+        self.hub.publish(snapshot["id"], "snapshot", snapshot)
+        if snapshot["status"] in TERMINAL_STATUSES:
+            self.hub.publish(snapshot["id"], "done", {"id": snapshot["id"], "status": snapshot["status"]})
+
+    def ensure_known(self, prediction_id: str) -> None:
+        """Make sure the hub has the prediction (raise NotFound if Replicate doesn't know it)."""
+        if self.hub.knows(prediction_id):
+            return
+        try:
+            self._publish_prediction(self.upstream.get(prediction_id))
+        except (UpstreamUnavailable, UpstreamError) as error:
+            # The stream opens anyway; its watcher retries and reports the upstream state.
+            log.warning("could not fetch %s before streaming: %s", prediction_id, error.message)
+
+    # -- streams --------------------------------------------------------------------
+    def stream(self, prediction_ids: Sequence[str], last_ids: Sequence[str | None], *,
+               multiplexed: bool) -> Iterator[bytes] | None:
+        """The body of an SSE response, or None when every prediction is past `done` (204)."""
+        replays: list[Replay] = [self.hub.replay(pid, last) for pid, last in zip(prediction_ids, last_ids, strict=True)]
+        if all(replay.finished for replay in replays):
+            return None
+        for pid, replay in zip(prediction_ids, replays, strict=True):
+            if not replay.finished:
+                self.watchers.ensure(pid)
+        self._start_housekeeping()
+        return event_stream(self.hub, prediction_ids, replays, self.limits,
+                            multiplexed=multiplexed, positions=last_ids)
+
+    # -- lifecycle --------------------------------------------------------------------
+    def _start_housekeeping(self) -> None:
+        if self._housekeeper is None:
+            self._housekeeper = threading.Thread(target=self._housekeep, name="relay-housekeeping",
+                                                 daemon=True)
+            self._housekeeper.start()
+
+    def _housekeep(self) -> None:
+        while not self.hub.closing:
+            time.sleep(60)
+            self.hub.reap()
+
+    def shutdown(self) -> None:
+        """End every stream and watcher now: clients resume on another worker."""
+        log.info("shutting down: ending %d streams", self.hub.open_streams())
+        self.watchers.close()
+        self.hub.close()

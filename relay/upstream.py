@@ -1,0 +1,168 @@
+"""Replicate (or the emulator) through the real `replicate` client, errors mapped to ours.
+
+Failures become two kinds the rest of Relay acts on:
+- `UpstreamError` (errors.py): Replicate refused the request; retrying won't help.
+- `UpstreamUnavailable` (errors.py): throttled, failing or unreachable; retry later.
+and `NotFound` for a prediction Replicate does not know.
+
+The client's own RetryTransport would retry throttled GETs up to ten times
+inside one call, silently; Relay's watcher owns retries instead, so it can tell
+subscribers the upstream is degraded while it waits, and (with Redis) back off
+together with other processes. So each call here is one HTTP attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from replicate.client import Client, RetryTransport
+from replicate.exceptions import ReplicateError
+
+from .errors import NotFound, UpstreamError, UpstreamUnavailable
+
+__all__ = ["EMULATOR_TOKEN", "Target", "Upstream"]
+
+log = logging.getLogger(__name__)
+
+# The emulator accepts any bearer token; this placeholder is not a secret.
+EMULATOR_TOKEN = "relay-emulator"  # noqa: S105
+_PREDICTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_EXPECTED_IN = re.compile(r"available in (\d+(?:\.\d+)?) second", re.IGNORECASE)
+# Replicate statuses whose detail a person can act on; others are our problem, not theirs.
+_PASS_THROUGH = frozenset({400, 404, 409, 413, 422})
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What to run: a model by name (`owner/name`) or a version id (optionally with its model)."""
+
+    model: str | None = None
+    version: str | None = None
+
+
+class Upstream:
+    """One `Client` per app, built once the base URL is known."""
+
+    def __init__(self, api_token: str | None, base_url: str | None, *,
+                 timeout: float = 10.0, connect_timeout: float = 5.0) -> None:
+        self._token = api_token or EMULATOR_TOKEN
+        self._base_url = base_url
+        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def base_url(self) -> str | None:
+        return self._base_url
+
+    def discover_base_url(self, base_url: str) -> None:
+        """Set the base URL if none was configured (the embedded emulator's own address)."""
+        if self._base_url is None:
+            self._base_url = base_url
+
+    @property
+    def client(self) -> Client:
+        with self._lock:
+            if self._client is None:
+                if self._base_url is None:
+                    raise UpstreamUnavailable("The prediction service is not reachable yet.")
+                client = Client(self._token, base_url=self._base_url, timeout=self._timeout)
+                retry = client._client._transport  # private: see the module docstring
+                if isinstance(retry, RetryTransport):
+                    retry.max_attempts = 1
+                self._client = client
+            return self._client
+
+    # -- calls ----------------------------------------------------------------
+    def create(self, target: Target, input: Mapping[str, Any], *, webhook: str | None = None,
+               webhook_events_filter: list[str] | None = None) -> dict[str, Any]:
+        """Start a prediction; the prediction as Replicate returned it."""
+        extra: dict[str, Any] = {}
+        if webhook:
+            extra["webhook"] = webhook
+            extra["webhook_events_filter"] = webhook_events_filter
+        with _mapped_errors("create"):
+            if target.version is not None:
+                version = f"{target.model}:{target.version}" if target.model else target.version
+                prediction = self.client.predictions.create(version=version, input=dict(input), **extra)
+            else:
+                assert target.model is not None
+                prediction = self.client.models.predictions.create(
+                    model=target.model, input=dict(input), **extra
+                )
+        return dict(prediction.dict())
+
+    def get(self, prediction_id: str) -> dict[str, Any]:
+        """The prediction's current state, as raw JSON (the client cannot parse `aborted`)."""
+        return self._json("GET", f"/v1/predictions/{_checked_id(prediction_id)}")
+
+    def cancel(self, prediction_id: str) -> dict[str, Any]:
+        """Ask Replicate to cancel; the prediction as it answered."""
+        return self._json("POST", f"/v1/predictions/{_checked_id(prediction_id)}/cancel")
+
+    def webhook_secret(self) -> str:
+        """The account's default webhook signing secret."""
+        data = self._json("GET", "/v1/webhooks/default/secret")
+        key = data.get("key")
+        if not isinstance(key, str) or not key:
+            raise UpstreamError("Replicate answered the webhook secret request without a key.")
+        return key
+
+    def _json(self, method: str, path: str) -> dict[str, Any]:
+        with _mapped_errors(path):
+            response = self.client._request(method, path)  # private: raw JSON, see get()
+            try:
+                data = response.json()
+            except ValueError:
+                raise UpstreamUnavailable("Replicate answered with something that is not JSON.") from None
+        if not isinstance(data, dict):
+            raise UpstreamUnavailable("Replicate answered with an unexpected JSON shape.")
+        return data
+
+
+def _checked_id(prediction_id: str) -> str:
+    if not _PREDICTION_ID.match(prediction_id):
+        raise NotFound("There is no prediction with that id.")
+    return prediction_id
+
+
+@contextmanager
+def _mapped_errors(what: str) -> Iterator[None]:
+    """Turn the client's and httpx's exceptions into Relay's."""
+    try:
+        yield
+    except ReplicateError as error:
+        raise _from_replicate_error(error) from None
+    except httpx.TimeoutException:
+        log.debug("upstream %s timed out", what)
+        raise UpstreamUnavailable("Replicate did not answer in time.", retry_after=2) from None
+    except httpx.HTTPError as error:
+        log.debug("upstream %s failed: %s", what, type(error).__name__)
+        raise UpstreamUnavailable("Replicate could not be reached.", retry_after=2) from None
+
+
+def _from_replicate_error(error: ReplicateError) -> Exception:
+    status = error.status or 502
+    detail = (error.detail or error.title or "").strip()
+    if status == 429:
+        match = _EXPECTED_IN.search(detail)
+        wait = float(match.group(1)) if match else 2.0
+        return UpstreamUnavailable("Replicate is throttling requests; try again shortly.",
+                                   retry_after=max(1.0, wait))
+    if status >= 500:
+        return UpstreamUnavailable(f"Replicate is failing right now (HTTP {status}).", retry_after=2)
+    if status == 404:
+        return NotFound(detail or "Replicate does not know that prediction.")
+    if status in (401, 403):
+        log.error("Replicate refused Relay's credentials (HTTP %s)", status)
+        return UpstreamError("Relay's Replicate credentials were refused; tell the site's owner.")
+    if status in _PASS_THROUGH:
+        return UpstreamError(detail or f"Replicate refused the request (HTTP {status}).", status=status)
+    return UpstreamError(detail or f"Replicate refused the request (HTTP {status}).")

@@ -1,0 +1,150 @@
+"""One upstream follower per prediction (per process), shared by all its subscribers.
+
+A watcher polls the prediction through `Upstream`, publishes a snapshot to the
+hub whenever the state changed, and ends after the terminal state (publishing
+`done`), or when nobody has watched for `watcher_idle_timeout` seconds; the next
+subscriber starts it again. Upstream failures are retried with capped,
+jittered exponential backoff and reported as `upstream` events: they never turn
+into a failed prediction, since only Replicate decides a prediction's status.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+from .errors import NotFound, RelayError, UpstreamUnavailable
+from .hub import TERMINAL_STATUSES, MemoryHub
+from .snapshot import BadPrediction, snapshot_from_prediction
+from .upstream import Upstream
+
+__all__ = ["PollPolicy", "Watchers"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    """How often to poll: fast while things change, slower while they don't."""
+
+    base: float = 1.0
+    slowest_factor: float = 5.0
+    backoff_cap: float = 15.0
+    jitter: float = 0.1
+
+    def next_poll(self, unchanged_polls: int, watched: bool) -> float:
+        factor = min(self.slowest_factor, 1.5 ** max(0, unchanged_polls - 1))
+        if not watched:
+            factor = self.slowest_factor
+        return self._jittered(self.base * factor)
+
+    def retry_after_failure(self, failures: int, hint: float | None) -> float:
+        delay = min(self.backoff_cap, self.base * 2 ** (failures - 1))
+        return max(self._jittered(delay), hint or 0.0)
+
+    def _jittered(self, seconds: float) -> float:
+        return seconds * random.uniform(1 - self.jitter, 1 + self.jitter)
+
+
+class Watchers:
+    """Starts at most one watcher thread (a greenlet under gevent) per prediction."""
+
+    def __init__(self, hub: MemoryHub, upstream: Upstream, policy: PollPolicy,
+                 idle_timeout: float) -> None:
+        self._hub = hub
+        self._upstream = upstream
+        self._policy = policy
+        self._idle_timeout = idle_timeout
+        self._running: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._closing = False
+        self.degraded_since: float | None = None
+        self.upstream_gets = 0
+
+    def running(self) -> int:
+        return len(self._running)
+
+    def ensure(self, prediction_id: str) -> None:
+        """Start following the prediction unless already followed or finished."""
+        if self._closing or self._hub.is_done(prediction_id):
+            return
+        with self._lock:
+            if prediction_id in self._running:
+                return
+            wake = self._running[prediction_id] = threading.Event()
+        thread = threading.Thread(target=self._follow, args=(prediction_id, wake),
+                                  name=f"watch-{prediction_id}", daemon=True)
+        thread.start()
+
+    def poke(self, prediction_id: str) -> None:
+        """Poll now rather than at the next tick (after a cancel, say)."""
+        wake = self._running.get(prediction_id)
+        if wake is not None:
+            wake.set()
+
+    def close(self) -> None:
+        self._closing = True
+        for wake in list(self._running.values()):
+            wake.set()
+
+    def _follow(self, prediction_id: str, wake: threading.Event) -> None:
+        try:
+            self._loop(prediction_id, wake)
+        except Exception:  # a watcher must never die silently with subscribers waiting
+            log.exception("watcher for %s failed", prediction_id)
+        finally:
+            with self._lock:
+                self._running.pop(prediction_id, None)
+
+    def _loop(self, prediction_id: str, wake: threading.Event) -> None:
+        unchanged = 0
+        failures = 0
+        started = time.monotonic()
+        while not self._closing:
+            if self._hub.idle_for(prediction_id) > self._idle_timeout and \
+                    time.monotonic() - started > self._idle_timeout:
+                log.debug("watcher for %s idle, stopping", prediction_id)
+                return
+            try:
+                self.upstream_gets += 1
+                snapshot = snapshot_from_prediction(self._upstream.get(prediction_id))
+            except NotFound:
+                log.warning("prediction %s is unknown upstream; stopping its watcher", prediction_id)
+                return
+            except (RelayError, BadPrediction) as error:
+                failures += 1
+                hint = error.retry_after if isinstance(error, UpstreamUnavailable) else None
+                delay = self._policy.retry_after_failure(failures, hint)
+                self._degraded(prediction_id, str(error), delay)
+                wake.wait(delay)
+                wake.clear()
+                continue
+            if failures:
+                failures = 0
+                self._recovered(prediction_id)
+            published = self._hub.publish(prediction_id, "snapshot", snapshot)
+            if snapshot["status"] in TERMINAL_STATUSES:
+                self._hub.publish(prediction_id, "done", {"id": prediction_id, "status": snapshot["status"]})
+                log.info("prediction %s ended %s", prediction_id, snapshot["status"])
+                return
+            unchanged = 0 if published else unchanged + 1
+            watched = self._hub.subscriber_count(prediction_id) > 0
+            wake.wait(self._policy.next_poll(unchanged, watched))
+            wake.clear()
+
+    def _degraded(self, prediction_id: str, message: str, retry_in: float) -> None:
+        if self.degraded_since is None:
+            self.degraded_since = time.time()
+            log.warning("upstream degraded: %s", message)
+        self._hub.publish(prediction_id, "upstream", {
+            "id": prediction_id, "state": "degraded", "error": message, "retry_in": round(retry_in, 1),
+        })
+
+    def _recovered(self, prediction_id: str) -> None:
+        if self.degraded_since is not None:
+            log.info("upstream recovered after %.1f s", time.time() - self.degraded_since)
+            self.degraded_since = None
+        self._hub.publish(prediction_id, "upstream", {"id": prediction_id, "state": "ok"})
