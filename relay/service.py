@@ -101,12 +101,17 @@ class RelayService:
     def stream(self, prediction_ids: Sequence[str], last_ids: Sequence[str | None], *,
                multiplexed: bool) -> Iterator[bytes] | None:
         """The body of an SSE response, or None when every prediction is past `done` (204)."""
-        replays: list[Replay] = [self.hub.replay(pid, last) for pid, last in zip(prediction_ids, last_ids, strict=True)]
+        pairs = zip(prediction_ids, last_ids, strict=True)
+        replays: list[Replay] = [self.hub.replay(pid, last) for pid, last in pairs]
         if all(replay.finished for replay in replays):
             return None
         for pid, replay in zip(prediction_ids, replays, strict=True):
             if not replay.finished:
+                # An unwatched prediction is polled slowly; its first subscriber wants news now.
+                first = self.hub.subscriber_count(pid) == 0
                 self.watchers.ensure(pid)
+                if first:
+                    self.watchers.poke(pid)
         self._start_housekeeping()
         return event_stream(self.hub, prediction_ids, replays, self.limits,
                             multiplexed=multiplexed, positions=last_ids)

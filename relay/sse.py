@@ -44,12 +44,16 @@ def encode_event(data: str, *, event: str | None = None, id: str | None = None) 
 
 
 def encode_comment(text: str = "") -> bytes:
-    """A comment line (ignored by readers; keeps proxies from closing an idle stream)."""
-    return "".join(f": {line}\n" if line else ":\n" for line in _LINE_BREAK.split(text)).encode() + b"\n"
+    """Comment lines (ignored by readers; keep proxies from closing an idle stream).
+
+    No blank line follows: a blank line would end an empty event, which some
+    client libraries hand to their users as an event with no data.
+    """
+    return "".join(f": {line}\n" if line else ":\n" for line in _LINE_BREAK.split(text)).encode()
 
 
 def encode_retry(milliseconds: int) -> bytes:
-    """The reconnection delay a browser's EventSource should use."""
+    """The reconnection delay a browser's EventSource should use (a field line, no blank line)."""
     if isinstance(milliseconds, bool) or not isinstance(milliseconds, int) or milliseconds < 0:
         raise SSEEncodingError(f"SSE retry must be a non-negative whole number: {milliseconds!r}")
-    return f"retry: {milliseconds}\n\n".encode()
+    return f"retry: {milliseconds}\n".encode()

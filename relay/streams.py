@@ -20,6 +20,7 @@ from .sse import encode_comment, encode_retry
 __all__ = ["StreamLimits", "compose_id", "event_stream", "split_id"]
 
 RETRY_MS = 2000
+HEARTBEAT = encode_comment("hb")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ def event_stream(hub: MemoryHub, prediction_ids: Sequence[str], replays: Sequenc
             wait = min(limits.heartbeat - (now - last_write), limits.max_age - (now - opened))
             if wait <= 0 or not waker.wait(wait):
                 if time.monotonic() - last_write >= limits.heartbeat:
-                    yield b": hb\n\n"
+                    yield HEARTBEAT
                     last_write = time.monotonic()
                 continue
             chunk = follower.render_new()

@@ -1,0 +1,41 @@
+"""Reading Relay's streams in tests with an independent SSE client (httpx-sse)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from httpx_sse import connect_sse
+
+
+@dataclass
+class Event:
+    kind: str
+    id: str
+    data: dict[str, Any]
+
+
+def follow(client: httpx.Client, url: str, *, last_event_id: str | None = None,
+           limit: int | None = None, timeout: float = 30) -> list[Event]:
+    """Events of one connection until the server ends it (or `limit` events were read)."""
+    return list(iter_events(client, url, last_event_id=last_event_id, limit=limit, timeout=timeout))
+
+
+def iter_events(client: httpx.Client, url: str, *, last_event_id: str | None = None,
+                limit: int | None = None, timeout: float = 30) -> Iterator[Event]:
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    count = 0
+    with connect_sse(client, "GET", url, headers=headers, timeout=timeout) as source:
+        source.response.raise_for_status()
+        for sse in source.iter_sse():
+            yield Event(sse.event, sse.id, json.loads(sse.data))
+            count += 1
+            if limit is not None and count >= limit:
+                return
+
+
+def snapshots(events: list[Event]) -> list[dict[str, Any]]:
+    return [e.data for e in events if e.kind == "message"]
