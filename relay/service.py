@@ -52,8 +52,8 @@ class RelayService:
                 request.target, request.input, webhook=webhook,
                 webhook_events_filter=["start", "output", "logs", "completed"] if webhook else None,
             )
-        except NotFound as error:
-            raise UpstreamError(error.message, status=404) from None
+        except NotFound:
+            raise UpstreamError("Replicate does not know that model or version.", status=404) from None
         prediction_id = str(prediction.get("id", ""))
         if not prediction_id:
             raise UpstreamUnavailable("Replicate answered the create without a prediction id.")

@@ -159,7 +159,7 @@ def _from_replicate_error(error: ReplicateError) -> Exception:
     if status >= 500:
         return UpstreamUnavailable(f"Replicate is failing right now (HTTP {status}).", retry_after=2)
     if status == 404:
-        return NotFound(detail or "Replicate does not know that prediction.")
+        return NotFound("There is no prediction with that id.")
     if status in (401, 403):
         log.error("Replicate refused Relay's credentials (HTTP %s)", status)
         return UpstreamError("Relay's Replicate credentials were refused; tell the site's owner.")
