@@ -10,6 +10,7 @@ cancel made by any process ends the stream with `done {"reason": "canceled"}`.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 
@@ -17,6 +18,7 @@ from .models import State
 from .timeline import TERMINAL
 
 IDLE_TIMEOUT = 30.0  # Replicate ends a silent stream after this long
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 RECHECK = 0.25  # how often to look for a cancel while waiting for the next token
 
 # The state now and when it will next change by itself (None when it will not),
@@ -26,7 +28,8 @@ Observe = Callable[[], "tuple[State, float | None] | None"]
 
 def format_event(event: str, event_id: str, data: str) -> str:
     lines = [f"event: {event}", f"id: {event_id}"]
-    lines += [f"data: {line}" for line in data.split("\n")]
+    # SSE ends a line at CR, LF or CRLF: each piece needs its own data: line.
+    lines += [f"data: {line}" for line in _LINE_BREAK.split(data)]
     return "\n".join(lines) + "\n\n"
 
 

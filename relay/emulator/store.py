@@ -105,13 +105,13 @@ class PredictionStore:
 
     def all(self) -> list[Record]:
         """Every readable record, newest first."""
+        with os.scandir(self.dir) as entries:
+            names = [e.name for e in entries if e.name.endswith(".json") and not e.name.startswith(".")]
         records: list[Record] = []
-        for entry in os.scandir(self.dir):
-            name = entry.name
-            if name.endswith(".json") and not name.startswith("."):
-                record = self.load(name[: -len(".json")])
-                if record is not None:
-                    records.append(record)
+        for name in names:
+            record = self.load(name[: -len(".json")])
+            if record is not None:
+                records.append(record)
         records.sort(key=lambda r: r.created_at, reverse=True)
         return records
 
