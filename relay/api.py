@@ -129,6 +129,16 @@ def cancel_prediction(prediction_id: str) -> Response:
     return jsonify(_service().cancel(_granted_id(prediction_id, "cancel")))
 
 
+@bp.post("/api/webhooks/replicate")
+def replicate_webhook() -> Response:
+    # Webhook bodies are whole predictions (logs included): allow more than a create body.
+    request.max_content_length = 4 * 2**20
+    raw = request.get_data(cache=False)
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    outcome = _service().apply_webhook(headers, raw)
+    return jsonify(success=True, outcome=outcome)
+
+
 @bp.get("/api/models")
 def list_models() -> Response:
     models = describe(_service().settings.allowed_models)

@@ -71,6 +71,7 @@ class Settings:
     emulator_dir: str | None = None
     emulator_faults: bool = False
     watcher_idle_timeout: float = 30.0
+    webhook_reconcile: float = 30.0
     history_size: int = 256
     max_body_bytes: int = 64 * 1024
     max_streams_per_client: int = 50
@@ -110,6 +111,7 @@ class Settings:
             emulator_dir=reader.text("RELAY_EMULATOR_DIR"),
             emulator_faults=reader.text("RELAY_EMULATOR_FAULTS") in ("1", "true", "yes"),
             watcher_idle_timeout=reader.number("RELAY_WATCHER_IDLE_TIMEOUT", 30.0, low=0.1, high=3600),
+            webhook_reconcile=reader.number("RELAY_WEBHOOK_RECONCILE", 30.0, low=0.1, high=3600),
             history_size=int(reader.number("RELAY_HISTORY_SIZE", 256, low=8, high=100000, whole=True)),
             max_body_bytes=int(
                 reader.number("RELAY_MAX_BODY_BYTES", 64 * 1024, low=1024, high=16 * 2**20, whole=True)

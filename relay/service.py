@@ -5,18 +5,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from .config import Settings
-from .errors import NotFound, UpstreamError, UpstreamUnavailable
-from .hub import TERMINAL_STATUSES, MemoryHub, Replay
-from .snapshot import BadPrediction, snapshot_from_prediction
+from .errors import InvalidRequest, NotFound, UpstreamError, UpstreamUnavailable
+from .feed import Applied, Feed
+from .hub import MemoryHub, Replay
 from .streams import StreamLimits, event_stream
+from .token_stream import TokenStreams
 from .tokens import TokenSigner
 from .upstream import Upstream
 from .validation import CreateRequest
 from .watcher import PollPolicy, Watchers
+from .webhooks import WebhookReceiver
 
 __all__ = ["RelayService"]
 
@@ -30,8 +32,14 @@ class RelayService:
         self.settings = settings
         self.upstream = upstream
         self.hub = MemoryHub(history_size=settings.history_size)
-        self.watchers = Watchers(self.hub, upstream, PollPolicy(base=settings.poll_interval),
-                                 idle_timeout=settings.watcher_idle_timeout)
+        webhooks_on = settings.public_url is not None
+        self.token_streams = TokenStreams(self.hub, lambda: upstream.client._client,
+                                          on_end=lambda pid: self.watchers.poke(pid))
+        self.feed = Feed(self.hub, on_stream_url=self.token_streams.ensure)
+        self.watchers = Watchers(self.hub, self.feed, upstream, PollPolicy(base=settings.poll_interval),
+                                 idle_timeout=settings.watcher_idle_timeout,
+                                 reconcile_interval=settings.webhook_reconcile if webhooks_on else None)
+        self.webhooks = WebhookReceiver(settings.webhook_secret, upstream.webhook_secret)
         self.signer = TokenSigner(secret_key, settings.token_max_age)
         self.limits = StreamLimits(heartbeat=settings.heartbeat_interval, max_age=settings.stream_max_age)
         self._housekeeper: threading.Thread | None = None
@@ -57,7 +65,7 @@ class RelayService:
         prediction_id = str(prediction.get("id", ""))
         if not prediction_id:
             raise UpstreamUnavailable("Replicate answered the create without a prediction id.")
-        self._publish_prediction(prediction)
+        self.feed.apply(prediction)
         self.watchers.ensure(prediction_id)
         self._start_housekeeping()
         log.info("prediction %s created (%s)", prediction_id, request.target.model or "version")
@@ -73,26 +81,29 @@ class RelayService:
 
     def cancel(self, prediction_id: str) -> dict[str, Any]:
         prediction = self.upstream.cancel(prediction_id)
-        self._publish_prediction(prediction)
+        self.feed.apply(prediction)
         self.watchers.poke(prediction_id)
         return {"success": True, "id": prediction_id, "status": str(prediction.get("status", ""))}
 
-    def _publish_prediction(self, prediction: dict[str, Any]) -> None:
-        try:
-            snapshot = snapshot_from_prediction(prediction)
-        except BadPrediction as error:
-            log.warning("ignoring an upstream answer that is not a prediction: %s", error)
-            return
-        self.hub.publish(snapshot["id"], "snapshot", snapshot)
-        if snapshot["status"] in TERMINAL_STATUSES:
-            self.hub.publish(snapshot["id"], "done", {"id": snapshot["id"], "status": snapshot["status"]})
+    def apply_webhook(self, headers: Mapping[str, str], raw: bytes) -> str:
+        """Verify and apply one webhook delivery; what became of it (for the answer and metrics)."""
+        webhook_id, prediction = self.webhooks.verify(headers, raw)
+        if not self.webhooks.seen.first_time(webhook_id):
+            return "duplicate"
+        applied = self.feed.apply(prediction)
+        if applied is Applied.INVALID:
+            raise InvalidRequest("The webhook body is not a prediction.", code="invalid_webhook")
+        self.watchers.note_push(prediction["id"])
+        if applied is Applied.NEW:
+            self.watchers.ensure(prediction["id"])
+        return str(applied.value)
 
     def ensure_known(self, prediction_id: str) -> None:
         """Make sure the hub has the prediction (raise NotFound if Replicate doesn't know it)."""
         if self.hub.knows(prediction_id):
             return
         try:
-            self._publish_prediction(self.upstream.get(prediction_id))
+            self.feed.apply(self.upstream.get(prediction_id))
         except (UpstreamUnavailable, UpstreamError) as error:
             # The stream opens anyway; its watcher retries and reports the upstream state.
             log.warning("could not fetch %s before streaming: %s", prediction_id, error.message)
@@ -132,4 +143,5 @@ class RelayService:
         """End every stream and watcher now: clients resume on another worker."""
         log.info("shutting down: ending %d streams", self.hub.open_streams())
         self.watchers.close()
+        self.token_streams.closing = True
         self.hub.close()

@@ -7,10 +7,11 @@ from typing import Any
 
 from .progress import parse_progress
 
-__all__ = ["KNOWN_STATUSES", "BadPrediction", "snapshot_from_prediction"]
+__all__ = ["KNOWN_STATUSES", "BadPrediction", "is_older", "snapshot_from_prediction"]
 
 KNOWN_STATUSES = frozenset({"starting", "processing", "succeeded", "failed", "canceled", "aborted"})
 _TIME_FIELDS = ("created_at", "started_at", "completed_at")
+_STATUS_RANK = {"starting": 0, "processing": 1, "succeeded": 2, "failed": 2, "canceled": 2, "aborted": 2}
 
 
 class BadPrediction(ValueError):
@@ -47,3 +48,22 @@ def snapshot_from_prediction(prediction: Mapping[str, Any]) -> dict[str, Any]:
     for name in _TIME_FIELDS:
         snapshot[name] = _optional_str(prediction, name)
     return snapshot
+
+
+def _rank(snapshot: Mapping[str, Any]) -> tuple[int, int, int]:
+    output = snapshot.get("output")
+    if isinstance(output, (list, str)):
+        size = len(output)
+    else:
+        size = 0 if output is None else 1
+    return _STATUS_RANK.get(snapshot.get("status", ""), 0), len(snapshot.get("logs") or ""), size
+
+
+def is_older(candidate: Mapping[str, Any], held: Mapping[str, Any]) -> bool:
+    """True when `candidate` is an earlier state than `held`.
+
+    Replicate predictions carry no revision number, but a prediction only moves
+    forward: its status advances, and its logs and output only grow. A delivery
+    that is behind on any of those, in that order, came out of order.
+    """
+    return _rank(candidate) < _rank(held)

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 
 from .errors import NotFound, RelayError, UpstreamUnavailable
-from .hub import TERMINAL_STATUSES, MemoryHub
-from .snapshot import BadPrediction, snapshot_from_prediction
+from .feed import Applied, Feed
+from .hub import MemoryHub
 from .upstream import Upstream
 
 __all__ = ["PollPolicy", "Watchers"]
@@ -52,12 +52,17 @@ class PollPolicy:
 class Watchers:
     """Starts at most one watcher thread (a greenlet under gevent) per prediction."""
 
-    def __init__(self, hub: MemoryHub, upstream: Upstream, policy: PollPolicy,
-                 idle_timeout: float) -> None:
+    def __init__(self, hub: MemoryHub, feed: Feed, upstream: Upstream, policy: PollPolicy,
+                 idle_timeout: float, reconcile_interval: float | None = None) -> None:
         self._hub = hub
+        self._feed = feed
         self._upstream = upstream
         self._policy = policy
         self._idle_timeout = idle_timeout
+        # With webhooks on, polling is a safety net: once pushes arrive for a
+        # prediction, poll it only after this long without one.
+        self._reconcile = reconcile_interval
+        self._pushed_at: dict[str, float] = {}
         self._running: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._closing = False
@@ -85,6 +90,17 @@ class Watchers:
         if wake is not None:
             wake.set()
 
+    def note_push(self, prediction_id: str) -> None:
+        """A webhook brought this prediction's state: the next poll can wait."""
+        self._pushed_at[prediction_id] = time.monotonic()
+
+    def _quiet_for(self, prediction_id: str) -> float:
+        """Seconds to hold off polling because webhooks are flowing (0: poll now)."""
+        pushed = self._pushed_at.get(prediction_id)
+        if self._reconcile is None or pushed is None:
+            return 0.0
+        return max(0.0, pushed + self._reconcile - time.monotonic())
+
     def close(self) -> None:
         self._closing = True
         for wake in list(self._running.values()):
@@ -98,6 +114,7 @@ class Watchers:
         finally:
             with self._lock:
                 self._running.pop(prediction_id, None)
+            self._pushed_at.pop(prediction_id, None)
 
     def _loop(self, prediction_id: str, wake: threading.Event) -> None:
         unchanged = 0
@@ -108,29 +125,40 @@ class Watchers:
                     time.monotonic() - started > self._idle_timeout:
                 log.debug("watcher for %s idle, stopping", prediction_id)
                 return
+            quiet = self._quiet_for(prediction_id)
+            if quiet > 0:
+                wake.wait(quiet)
+                wake.clear()
+                continue
             try:
                 self.upstream_gets += 1
-                snapshot = snapshot_from_prediction(self._upstream.get(prediction_id))
+                prediction = self._upstream.get(prediction_id)
             except NotFound:
                 log.warning("prediction %s is unknown upstream; stopping its watcher", prediction_id)
                 return
-            except (RelayError, BadPrediction) as error:
+            except RelayError as error:
                 failures += 1
                 hint = error.retry_after if isinstance(error, UpstreamUnavailable) else None
                 delay = self._policy.retry_after_failure(failures, hint)
-                self._degraded(prediction_id, str(error), delay)
+                self._degraded(prediction_id, error.message, delay)
+                wake.wait(delay)
+                wake.clear()
+                continue
+            applied = self._feed.apply(prediction)
+            if applied is Applied.INVALID:
+                failures += 1
+                delay = self._policy.retry_after_failure(failures, None)
+                self._degraded(prediction_id, "Replicate answered with something that is not a prediction.",
+                               delay)
                 wake.wait(delay)
                 wake.clear()
                 continue
             if failures:
                 failures = 0
                 self._recovered(prediction_id)
-            published = self._hub.publish(prediction_id, "snapshot", snapshot)
-            if snapshot["status"] in TERMINAL_STATUSES:
-                self._hub.publish(prediction_id, "done", {"id": prediction_id, "status": snapshot["status"]})
-                log.info("prediction %s ended %s", prediction_id, snapshot["status"])
+            if self._hub.is_done(prediction_id):
                 return
-            unchanged = 0 if published else unchanged + 1
+            unchanged = 0 if applied is Applied.NEW else unchanged + 1
             watched = self._hub.subscriber_count(prediction_id) > 0
             wake.wait(self._policy.next_poll(unchanged, watched))
             wake.clear()

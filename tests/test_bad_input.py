@@ -7,9 +7,8 @@ from typing import Any
 
 import httpx
 import pytest
-from itsdangerous import URLSafeTimedSerializer
-
 from conftest import TEST_SECRET
+from itsdangerous import URLSafeTimedSerializer
 
 JSON = {"content-type": "application/json"}
 

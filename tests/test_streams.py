@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import RelayServer, wait_until
 from sse_reader import Event, follow, iter_events, snapshots
 
