@@ -237,7 +237,8 @@
       remove: root.querySelector(".card-remove"),
       textOutput: null,
       imageUrls: null,
-      serverProgress: false,
+      progress: null,
+      estimated: false,
       tokenCount: 0,
       client: null,
     };
@@ -344,21 +345,28 @@
   }
 
   function renderProgress(card, progress) {
-    card.serverProgress = true;
-    if (typeof progress.percent !== "number") {
-      card.bar.classList.add("is-indeterminate");
-      card.progressText.textContent = describeProgress(null, progress);
-      return;
-    }
-    card.bar.classList.remove("is-indeterminate");
-    var shown = setProgress(card, progress.percent);
-    var text = describeProgress(shown, progress);
+    card.progress = progress;
+    var measurable = typeof progress.percent === "number";
+    card.bar.classList.toggle("is-indeterminate", !measurable);
+    if (measurable) setProgress(card, progress.percent);
+    refreshProgressText(card);
+  }
+
+  /** One line under the bar: percent, step, stage, ETA, and for text models the tokens so far. */
+  function refreshProgressText(card) {
+    var parts = card.progress ? describeProgress(card) : [];
+    if (!card.progress && card.estimated) parts.push(card.bar.getAttribute("aria-valuenow") + "%");
+    if (card.model.kind === "text" && card.tokenCount > 0) parts.push(describeTokens(card));
+    if (parts.length === 0) return;
+    var text = parts.join(" · ");
     card.progressText.textContent = text;
     card.bar.setAttribute("aria-valuetext", text);
   }
 
-  function describeProgress(percent, progress) {
+  function describeProgress(card) {
+    var progress = card.progress;
     var parts = [];
+    var percent = typeof progress.percent === "number" ? card.bar.getAttribute("aria-valuenow") : null;
     if (percent !== null) parts.push(percent + "%");
     if (typeof progress.current === "number" && typeof progress.total === "number") {
       parts.push("step " + progress.current + " of " + progress.total);
@@ -366,10 +374,18 @@
       parts.push("step " + progress.current);
     }
     if (progress.step) parts.push(progress.step);
-    if (typeof progress.eta_seconds === "number" && progress.eta_seconds > 0 && percent !== 100) {
+    if (typeof progress.eta_seconds === "number" && progress.eta_seconds > 0 && percent !== "100") {
       parts.push("about " + formatDuration(progress.eta_seconds) + " left");
     }
-    return parts.join(" · ");
+    return parts;
+  }
+
+  function describeTokens(card) {
+    var budget = card.input.max_tokens;
+    var running = !card.root.dataset.status || card.root.dataset.status === "processing"
+      || card.root.dataset.status === "starting";
+    if (running && typeof budget === "number") return card.tokenCount + " of up to " + budget + " tokens";
+    return card.tokenCount + (card.tokenCount === 1 ? " token" : " tokens");
   }
 
   function formatDuration(seconds) {
@@ -396,16 +412,15 @@
     var tokens = Array.isArray(output.value) ? output.value.length : 0;
     card.tokenCount = output.delta ? card.tokenCount + 1 : Math.max(card.tokenCount, tokens);
     estimateTextProgress(card);
+    refreshProgressText(card);
   }
 
-  /** Text models log nothing measurable; tokens against max_tokens stand in until the server knows better. */
+  /** Text models log nothing measurable: tokens against max_tokens stand in until the server knows better. */
   function estimateTextProgress(card) {
     var budget = card.input.max_tokens;
-    if (card.serverProgress || typeof budget !== "number" || budget <= 0) return;
-    var done = Math.min(card.tokenCount, budget);
-    var shown = setProgress(card, (100 * done) / budget);
-    card.progressText.textContent = shown + "% · " + done + " of up to " + budget + " tokens";
-    card.bar.setAttribute("aria-valuetext", card.progressText.textContent);
+    if (card.progress || typeof budget !== "number" || budget <= 0) return;
+    card.estimated = true;
+    setProgress(card, (100 * Math.min(card.tokenCount, budget)) / budget);
   }
 
   function imageUrlsOf(value) {

@@ -20,7 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
-from relay_page import wait_for
+
+from .relay_page import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

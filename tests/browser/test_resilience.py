@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 from playwright.sync_api import expect
-from relay_page import (
+
+from .relay_page import (
     card_status,
     connection_badge,
     history,

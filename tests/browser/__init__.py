@@ -1,0 +1,1 @@
+"""Browser tests. A package, so its conftest is `browser.conftest` and never shadows tests/conftest.py."""
