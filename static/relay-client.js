@@ -16,6 +16,22 @@
  *   RelayMultiplex      many predictions over one /api/events connection
  *   RelayClient         one prediction: POST, state machine, callbacks
  *
+ * Use:
+ *   var client = new RelayClient({
+ *     onStatus(status, snapshot), onProgress(progress, snapshot),
+ *     onOutput({value, text, delta}), onLogs(logs, snapshot), onSnapshot(snapshot),
+ *     onConnection({state, attempt, nextRetryAt}), onUpstream({state, error, retryIn}),
+ *     onState({phase, status, id, attempt, nextRetryAt, connection, error}),
+ *     onSuccess(snapshot), onError(relayError),
+ *     multiplex,   // optional RelayClient.Multiplex shared by several clients
+ *     heartbeatMs, stallMs, retryBaseMs, retryMaxMs, maxAttempts, apiRoot, onHandlerError,
+ *   });
+ *   client.start("relay/image-demo", {prompt: "a fox"});  // POST once, then follow
+ *   client.follow(streamUrl);                            // or follow a known stream
+ *   client.cancel(); client.close(); client.state;
+ * A RelayError carries `message` (a sentence for a person), `code`, `status`,
+ * `kind` ("request", "stream", "prediction" or "cancel") and `retryAfterMs`.
+ *
  * The prediction state machine (RelayClient#phase):
  *   idle -> submitting -> streaming <-> reconnecting -> succeeded | failed | canceled | error
  * `aborted` (a deadline passed before the prediction started) ends in the

@@ -71,3 +71,23 @@ def test_a_silent_stall_is_noticed_and_the_client_reconnects(own_site: Any, new_
     seen = history(page, "progress", card)
     assert seen == sorted(seen), f"progress went backwards: {seen}"
     assert own_site.create_posts() == 1
+
+
+def test_an_upstream_outage_shows_a_notice_that_clears_and_the_prediction_goes_on(
+        own_site: Any, new_page: Any) -> None:
+    own_site.env["RELAY_EMULATOR_FAULTS"] = "1"
+    own_site.start()
+    page = new_page()
+    open_relay(page, own_site.url)
+    card = start(page, IMAGE, "a storm at sea", fields={"Steps": 60}, extra={"step_delay": 0.1})
+    wait_for_progress(page, card, 5)
+
+    fault = {"status": 503, "methods": ["GET"], "path_prefix": "/v1/predictions", "seconds": 3}
+    answer = page.request.post(f"{own_site.url}/emulator/_emulator/faults", data=fault)
+    assert answer.ok, answer.text()
+
+    notice = page.get_by_role("status").filter(has_text="Upstream degraded")
+    expect(notice).to_be_visible(timeout=10000)
+    expect(card_status(card)).not_to_have_text("Failed")
+    expect(notice).to_be_hidden(timeout=20000)
+    expect(card_status(card)).to_have_text("Succeeded", timeout=30000)
