@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import redis
 from dotenv import dotenv_values
 from flask import Flask, request
 
@@ -36,7 +37,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                       JSON_SORT_KEYS=False)
 
     upstream = Upstream(settings.replicate_api_token, settings.replicate_base_url)
-    service = RelayService(settings, secret_key, upstream)
+    service = RelayService(settings, secret_key, upstream, _redis_client(settings.redis_url))
     app.extensions["relay"] = service
     if settings.uses_emulator and settings.replicate_base_url is None:
         _mount_emulator(app, settings, upstream)
@@ -45,6 +46,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     return app
+
+
+def _redis_client(url: str | None) -> redis.Redis | None:
+    """A connection pool for REDIS_URL, checked now so a bad URL fails at start, by name."""
+    if url is None:
+        return None
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=30)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as error:
+        where = url.split("@")[-1]  # never print the password
+        raise ConfigError(f"REDIS_URL: cannot reach Redis at {where}: {error}") from None
+    return client
 
 
 def _environment(test_config: Mapping[str, Any] | None) -> dict[str, str]:

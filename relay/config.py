@@ -72,6 +72,7 @@ class Settings:
     emulator_faults: bool = False
     watcher_idle_timeout: float = 30.0
     webhook_reconcile: float = 30.0
+    upstream_budget: float = 1200.0
     history_size: int = 256
     max_body_bytes: int = 64 * 1024
     max_streams_per_client: int = 50
@@ -92,7 +93,7 @@ class Settings:
             replicate_api_token=token,
             replicate_base_url=reader.url("REPLICATE_BASE_URL"),
             secret_key=reader.text("SECRET_KEY"),
-            redis_url=reader.text("REDIS_URL"),
+            redis_url=reader.redis_url("REDIS_URL"),
             public_url=public_url.rstrip("/") if public_url else None,
             webhook_secret=reader.text("REPLICATE_WEBHOOK_SECRET"),
             allowed_models=reader.models(
@@ -112,6 +113,7 @@ class Settings:
             emulator_faults=reader.text("RELAY_EMULATOR_FAULTS") in ("1", "true", "yes"),
             watcher_idle_timeout=reader.number("RELAY_WATCHER_IDLE_TIMEOUT", 30.0, low=0.1, high=3600),
             webhook_reconcile=reader.number("RELAY_WEBHOOK_RECONCILE", 30.0, low=0.1, high=3600),
+            upstream_budget=reader.number("RELAY_UPSTREAM_BUDGET", 1200.0, low=1, high=1_000_000),
             history_size=int(reader.number("RELAY_HISTORY_SIZE", 256, low=8, high=100000, whole=True)),
             max_body_bytes=int(
                 reader.number("RELAY_MAX_BODY_BYTES", 64 * 1024, low=1024, high=16 * 2**20, whole=True)
@@ -140,6 +142,13 @@ class _Reader:
         value = self.text(name)
         if value is not None and not re.match(r"^https?://[^\s/]+", value):
             self._problems.append(f"{name}={value!r}: expected an http:// or https:// URL")
+            return None
+        return value
+
+    def redis_url(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is not None and not re.match(r"^(redis|rediss|unix)://", value):
+            self._problems.append(f"{name}: expected a redis://, rediss:// or unix:// URL")
             return None
         return value
 

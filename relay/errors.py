@@ -9,6 +9,7 @@
     ├── RateLimited             429 rate_limited (+ Retry-After)
     ├── UpstreamError           502 upstream_error, or Replicate's 4xx status kept
     └── UpstreamUnavailable     503 upstream_unavailable (+ Retry-After)
+        └── UpstreamThrottled   the same, from a 429: pause all polling
 
 Every error a route answers goes through `error_response`, so each has the
 contract's shape: {"success": false, "error": "<sentence>", "code": "<snake_case>"}.
@@ -31,6 +32,7 @@ __all__ = [
     "RelayError",
     "UnsupportedMediaType",
     "UpstreamError",
+    "UpstreamThrottled",
     "UpstreamUnavailable",
     "error_response",
     "init_app",
@@ -94,6 +96,10 @@ class UpstreamError(RelayError):
 class UpstreamUnavailable(RelayError):
     status = 503
     code = "upstream_unavailable"
+
+
+class UpstreamThrottled(UpstreamUnavailable):
+    """Replicate answered 429: every process should slow down, not just this one."""
 
 
 def error_response(status: int, code: str, message: str, retry_after: float | None = None) -> Response:

@@ -101,6 +101,19 @@ class _Channel:
     last_active: float = field(default_factory=time.monotonic)
 
 
+def _accepts(channel: _Channel, kind: EventKind, data: Mapping[str, Any]) -> bool:
+    """Whether an event changes anything: nothing after done, no state twice in a row."""
+    if channel.done is not None:
+        return False
+    if kind == "snapshot":
+        return channel.snapshot is None or channel.snapshot.data != data
+    if kind == "upstream":
+        if channel.upstream is None:
+            return data.get("state") != "ok"
+        return channel.upstream.data != data
+    return True
+
+
 class MemoryHub:
     """Per-prediction channels in this process; see the module docstring."""
 
@@ -121,14 +134,7 @@ class MemoryHub:
         """Append an event; None when it would repeat the state or follow `done`."""
         with self._lock:
             channel = self._channel(prediction_id)
-            if channel.done is not None:
-                return None
-            if kind == "snapshot" and channel.snapshot is not None and channel.snapshot.data == data:
-                return None
-            if kind == "upstream" and (
-                (channel.upstream is None and data.get("state") == "ok")
-                or (channel.upstream is not None and channel.upstream.data == data)
-            ):
+            if not _accepts(channel, kind, data):
                 return None
             event = HubEvent.build(self._next_key(channel), kind, data)
             self._append(channel, event)
@@ -136,6 +142,28 @@ class MemoryHub:
         for waker in wakers:
             waker.set()
         return event
+
+    def _ingest(self, prediction_id: str, event: HubEvent) -> bool:
+        """Add an event issued elsewhere (Redis); False if held already or a repeat of the state."""
+        with self._lock:
+            channel = self._channel(prediction_id)
+            if event.key <= channel.last_key:
+                if event.key < channel.last_key and not any(e.key == event.key for e in channel.history):
+                    # Arrived out of order (only while a mirror is being loaded): put it in its place.
+                    position = sum(1 for e in channel.history if e.key < event.key)
+                    channel.history.insert(position, event)
+                    channel.history_bytes += len(event.wire)
+                return False
+            if not _accepts(channel, event.kind, event.data):
+                # Same state again (say, after Redis lost its keys): subscribers never see a repeat.
+                channel.last_key = event.key
+                return False
+            channel.last_key = event.key
+            self._append(channel, event)
+            wakers = list(channel.wakers)
+        for waker in wakers:
+            waker.set()
+        return True
 
     def _next_key(self, channel: _Channel) -> Key:
         now_ms = int(time.time() * 1000)

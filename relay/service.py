@@ -8,10 +8,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import redis
+
 from .config import Settings
+from .coordination import Coordination, LocalCoordination, RedisCoordination
 from .errors import InvalidRequest, NotFound, UpstreamError, UpstreamUnavailable
 from .feed import Applied, Feed
 from .hub import MemoryHub, Replay
+from .redis_hub import RedisHub
 from .streams import StreamLimits, event_stream
 from .token_stream import TokenStreams
 from .tokens import TokenSigner
@@ -28,17 +32,25 @@ log = logging.getLogger(__name__)
 class RelayService:
     """The hub, the watchers, the upstream client and the token signer of one app."""
 
-    def __init__(self, settings: Settings, secret_key: str, upstream: Upstream) -> None:
+    def __init__(self, settings: Settings, secret_key: str, upstream: Upstream,
+                 redis_client: redis.Redis | None = None) -> None:
         self.settings = settings
         self.upstream = upstream
-        self.hub = MemoryHub(history_size=settings.history_size)
+        coordination: Coordination
+        if redis_client is not None:
+            self.hub: MemoryHub = RedisHub(redis_client, history_size=settings.history_size)
+            coordination = RedisCoordination(redis_client, per_minute=settings.upstream_budget)
+        else:
+            self.hub = MemoryHub(history_size=settings.history_size)
+            coordination = LocalCoordination(per_minute=settings.upstream_budget)
         webhooks_on = settings.public_url is not None
         self.token_streams = TokenStreams(self.hub, lambda: upstream.client._client,
-                                          on_end=lambda pid: self.watchers.poke(pid))
+                                          on_end=lambda pid: self.watchers.poke(pid), coordination=coordination)
         self.feed = Feed(self.hub, on_stream_url=self.token_streams.ensure)
         self.watchers = Watchers(self.hub, self.feed, upstream, PollPolicy(base=settings.poll_interval),
                                  idle_timeout=settings.watcher_idle_timeout,
-                                 reconcile_interval=settings.webhook_reconcile if webhooks_on else None)
+                                 reconcile_interval=settings.webhook_reconcile if webhooks_on else None,
+                                 coordination=coordination)
         self.webhooks = WebhookReceiver(settings.webhook_secret, upstream.webhook_secret)
         self.signer = TokenSigner(secret_key, settings.token_max_age)
         self.limits = StreamLimits(heartbeat=settings.heartbeat_interval, max_age=settings.stream_max_age)

@@ -22,19 +22,24 @@ from collections.abc import Callable
 import httpx
 from httpx_sse import SSEError, connect_sse
 
+from .coordination import Coordination, HubUnavailable, LocalCoordination
 from .hub import MemoryHub
 
 __all__ = ["TokenStreams"]
 
 log = logging.getLogger(__name__)
 
+LEASE = "output-stream"
+
 
 class TokenStreams:
     """At most one reader per prediction, for predictions that offer `urls.stream`."""
 
     def __init__(self, hub: MemoryHub, client: Callable[[], httpx.Client],
-                 on_end: Callable[[str], None], max_attempts: int = 5) -> None:
+                 on_end: Callable[[str], None], max_attempts: int = 5,
+                 coordination: Coordination | None = None) -> None:
         self._hub = hub
+        self._coordination: Coordination = coordination or LocalCoordination()
         self._client = client
         self._on_end = on_end
         self._max_attempts = max_attempts
@@ -49,19 +54,30 @@ class TokenStreams:
         with self._lock:
             if prediction_id in self._running or self.closing:
                 return
+            # Across processes, exactly one reads a given stream (or outputs would repeat).
+            if not self._coordination.hold(LEASE, prediction_id):
+                return
             self._running.add(prediction_id)
         threading.Thread(target=self._follow, args=(prediction_id, url), daemon=True,
                          name=f"stream-{prediction_id}").start()
 
     def _follow(self, prediction_id: str, url: str) -> None:
+        reading = threading.Event()
+        threading.Thread(target=self._keep_lease, args=(prediction_id, reading), daemon=True).start()
         try:
             self._read(prediction_id, url)
         except Exception:
             log.exception("reading the output stream of %s failed", prediction_id)
         finally:
+            reading.set()
+            self._coordination.release(LEASE, prediction_id)
             with self._lock:
                 self._running.discard(prediction_id)
             self._on_end(prediction_id)
+
+    def _keep_lease(self, prediction_id: str, finished: threading.Event) -> None:
+        while not finished.wait(self._coordination.lease_seconds / 3):
+            self._coordination.hold(LEASE, prediction_id)
 
     def _read(self, prediction_id: str, url: str) -> None:
         last_id: str | None = None
@@ -80,7 +96,10 @@ class TokenStreams:
                         if event.event == "output":
                             failures = 0
                             chunk = {"id": prediction_id, "text": event.data}
-                            self._hub.publish(prediction_id, "output", chunk)
+                            try:
+                                self._hub.publish(prediction_id, "output", chunk)
+                            except HubUnavailable:
+                                pass  # a delta only; the next snapshot carries the whole output
                         elif event.event in ("done", "error"):
                             return
             except (httpx.HTTPError, SSEError) as error:

@@ -25,7 +25,7 @@ import httpx
 from replicate.client import Client, RetryTransport
 from replicate.exceptions import ReplicateError
 
-from .errors import NotFound, UpstreamError, UpstreamUnavailable
+from .errors import NotFound, UpstreamError, UpstreamThrottled, UpstreamUnavailable
 
 __all__ = ["EMULATOR_TOKEN", "Target", "Upstream"]
 
@@ -154,8 +154,8 @@ def _from_replicate_error(error: ReplicateError) -> Exception:
     if status == 429:
         match = _EXPECTED_IN.search(detail)
         wait = float(match.group(1)) if match else 2.0
-        return UpstreamUnavailable("Replicate is throttling requests; try again shortly.",
-                                   retry_after=max(1.0, wait))
+        return UpstreamThrottled("Replicate is throttling requests; try again shortly.",
+                                 retry_after=max(1.0, wait))
     if status >= 500:
         return UpstreamUnavailable(f"Replicate is failing right now (HTTP {status}).", retry_after=2)
     if status == 404:

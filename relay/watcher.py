@@ -1,11 +1,18 @@
-"""One upstream follower per prediction (per process), shared by all its subscribers.
+"""One upstream follower per prediction, shared by all its subscribers.
 
-A watcher polls the prediction through `Upstream`, publishes a snapshot to the
-hub whenever the state changed, and ends after the terminal state (publishing
-`done`), or when nobody has watched for `watcher_idle_timeout` seconds; the next
-subscriber starts it again. Upstream failures are retried with capped,
-jittered exponential backoff and reported as `upstream` events: they never turn
-into a failed prediction, since only Replicate decides a prediction's status.
+A watcher polls the prediction through `Upstream`, passes every answer to the
+Feed (which publishes it if it is new), and ends after the terminal state, or
+when nobody anywhere has watched for `watcher_idle_timeout` seconds; the next
+subscriber starts it again.
+
+Across processes (Redis), every process with subscribers runs a watcher loop,
+but only the holder of the prediction's lease polls; the others stand by,
+mark the prediction as watched, and take the lease over if its holder dies.
+
+Upstream failures are retried with capped, jittered exponential backoff and
+reported as `upstream` events: they never turn into a failed prediction, since
+only Replicate decides a prediction's status. Every poll draws from the shared
+upstream budget; a 429 pauses every process's polling together.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .errors import NotFound, RelayError, UpstreamUnavailable
+from .coordination import Coordination, HubUnavailable, LocalCoordination
+from .errors import NotFound, RelayError, UpstreamThrottled, UpstreamUnavailable
 from .feed import Applied, Feed
 from .hub import MemoryHub
 from .upstream import Upstream
@@ -24,6 +32,8 @@ from .upstream import Upstream
 __all__ = ["PollPolicy", "Watchers"]
 
 log = logging.getLogger(__name__)
+
+LEASE = "watch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +60,11 @@ class PollPolicy:
 
 
 class Watchers:
-    """Starts at most one watcher thread (a greenlet under gevent) per prediction."""
+    """Starts at most one watcher thread (a greenlet under gevent) per prediction in this process."""
 
     def __init__(self, hub: MemoryHub, feed: Feed, upstream: Upstream, policy: PollPolicy,
-                 idle_timeout: float, reconcile_interval: float | None = None) -> None:
+                 idle_timeout: float, reconcile_interval: float | None = None,
+                 coordination: Coordination | None = None) -> None:
         self._hub = hub
         self._feed = feed
         self._upstream = upstream
@@ -62,19 +73,20 @@ class Watchers:
         # With webhooks on, polling is a safety net: once pushes arrive for a
         # prediction, poll it only after this long without one.
         self._reconcile = reconcile_interval
-        self._pushed_at: dict[str, float] = {}
+        self._coordination: Coordination = coordination or LocalCoordination()
         self._running: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._closing = False
         self.degraded_since: float | None = None
         self.upstream_gets = 0
+        self.takeovers = 0
 
     def running(self) -> int:
         return len(self._running)
 
     def ensure(self, prediction_id: str) -> None:
-        """Start following the prediction unless already followed or finished."""
-        if self._closing or self._hub.is_done(prediction_id):
+        """Start following the prediction unless already followed here or finished."""
+        if self._closing:
             return
         with self._lock:
             if prediction_id in self._running:
@@ -91,15 +103,9 @@ class Watchers:
             wake.set()
 
     def note_push(self, prediction_id: str) -> None:
-        """A webhook brought this prediction's state: the next poll can wait."""
-        self._pushed_at[prediction_id] = time.monotonic()
-
-    def _quiet_for(self, prediction_id: str) -> float:
-        """Seconds to hold off polling because webhooks are flowing (0: poll now)."""
-        pushed = self._pushed_at.get(prediction_id)
-        if self._reconcile is None or pushed is None:
-            return 0.0
-        return max(0.0, pushed + self._reconcile - time.monotonic())
+        """A webhook brought this prediction's state: polls can wait."""
+        if self._reconcile is not None:
+            self._coordination.note_push(prediction_id, self._reconcile)
 
     def close(self) -> None:
         self._closing = True
@@ -114,44 +120,76 @@ class Watchers:
         finally:
             with self._lock:
                 self._running.pop(prediction_id, None)
-            self._pushed_at.pop(prediction_id, None)
+            self._coordination.release(LEASE, prediction_id)
+
+    def _idle(self, prediction_id: str, started: float) -> bool:
+        if time.monotonic() - started <= self._idle_timeout:
+            return False
+        if self._hub.idle_for(prediction_id) <= self._idle_timeout:
+            return False
+        return not self._coordination.watched_elsewhere(prediction_id)
+
+    def _wait(self, prediction_id: str, wake: threading.Event, seconds: float, holding: bool) -> None:
+        """Sleep (woken early by poke/close), renewing the lease so it never lapses while we live."""
+        deadline = time.monotonic() + seconds
+        step = self._coordination.lease_seconds / 3
+        while not self._closing:
+            left = deadline - time.monotonic()
+            if left <= 0 or wake.wait(min(left, step)):
+                break
+            if holding:
+                self._coordination.hold(LEASE, prediction_id)
+            if self._hub.subscriber_count(prediction_id):
+                self._coordination.mark_watched(prediction_id)
+        wake.clear()
 
     def _loop(self, prediction_id: str, wake: threading.Event) -> None:
         unchanged = 0
         failures = 0
         started = time.monotonic()
+        was_standby = False
         while not self._closing:
-            if self._hub.idle_for(prediction_id) > self._idle_timeout and \
-                    time.monotonic() - started > self._idle_timeout:
-                log.debug("watcher for %s idle, stopping", prediction_id)
+            if self._hub.is_done(prediction_id) or self._idle(prediction_id, started):
                 return
-            quiet = self._quiet_for(prediction_id)
-            if quiet > 0:
-                wake.wait(quiet)
-                wake.clear()
+            if self._hub.subscriber_count(prediction_id):
+                self._coordination.mark_watched(prediction_id)
+            if not self._coordination.hold(LEASE, prediction_id):
+                was_standby = True  # another process follows it; stand by in case it dies
+                self._wait(prediction_id, wake, self._coordination.lease_seconds / 2, holding=False)
+                continue
+            if was_standby:
+                was_standby = False
+                self.takeovers += 1
+                log.info("took over following %s upstream", prediction_id)
+            quiet = self._coordination.quiet_for(prediction_id) if self._reconcile is not None else 0.0
+            budget_wait = self._coordination.take_budget() if quiet <= 0 else 0.0
+            if quiet > 0 or budget_wait > 0:
+                self._wait(prediction_id, wake, max(quiet, budget_wait), holding=True)
                 continue
             try:
                 self.upstream_gets += 1
-                prediction = self._upstream.get(prediction_id)
+                applied = self._feed.apply(self._upstream.get(prediction_id))
             except NotFound:
                 log.warning("prediction %s is unknown upstream; stopping its watcher", prediction_id)
                 return
+            except HubUnavailable:
+                failures += 1
+                self._wait(prediction_id, wake, self._policy.retry_after_failure(failures, None), holding=True)
+                continue
             except RelayError as error:
                 failures += 1
                 hint = error.retry_after if isinstance(error, UpstreamUnavailable) else None
                 delay = self._policy.retry_after_failure(failures, hint)
+                if isinstance(error, UpstreamThrottled) and hint is not None:
+                    self._coordination.pause_upstream(hint)
                 self._degraded(prediction_id, error.message, delay)
-                wake.wait(delay)
-                wake.clear()
+                self._wait(prediction_id, wake, delay, holding=True)
                 continue
-            applied = self._feed.apply(prediction)
             if applied is Applied.INVALID:
                 failures += 1
                 delay = self._policy.retry_after_failure(failures, None)
-                self._degraded(prediction_id, "Replicate answered with something that is not a prediction.",
-                               delay)
-                wake.wait(delay)
-                wake.clear()
+                self._degraded(prediction_id, "Replicate answered with something that is not a prediction.", delay)
+                self._wait(prediction_id, wake, delay, holding=True)
                 continue
             if failures:
                 failures = 0
@@ -159,20 +197,26 @@ class Watchers:
             if self._hub.is_done(prediction_id):
                 return
             unchanged = 0 if applied is Applied.NEW else unchanged + 1
-            watched = self._hub.subscriber_count(prediction_id) > 0
-            wake.wait(self._policy.next_poll(unchanged, watched))
-            wake.clear()
+            watched = self._hub.subscriber_count(prediction_id) > 0 or \
+                self._coordination.watched_elsewhere(prediction_id)
+            self._wait(prediction_id, wake, self._policy.next_poll(unchanged, watched), holding=True)
 
     def _degraded(self, prediction_id: str, message: str, retry_in: float) -> None:
         if self.degraded_since is None:
             self.degraded_since = time.time()
             log.warning("upstream degraded: %s", message)
-        self._hub.publish(prediction_id, "upstream", {
-            "id": prediction_id, "state": "degraded", "error": message, "retry_in": round(retry_in, 1),
-        })
+        try:
+            self._hub.publish(prediction_id, "upstream", {
+                "id": prediction_id, "state": "degraded", "error": message, "retry_in": round(retry_in, 1),
+            })
+        except HubUnavailable:
+            pass
 
     def _recovered(self, prediction_id: str) -> None:
         if self.degraded_since is not None:
             log.info("upstream recovered after %.1f s", time.time() - self.degraded_since)
             self.degraded_since = None
-        self._hub.publish(prediction_id, "upstream", {"id": prediction_id, "state": "ok"})
+        try:
+            self._hub.publish(prediction_id, "upstream", {"id": prediction_id, "state": "ok"})
+        except HubUnavailable:
+            pass
