@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import redis
-
 from conftest import wait_until
+
 from relay.hub import HubEvent, MemoryHub, Waker, parse_event_id
 from relay.redis_hub import RedisHub
 
