@@ -146,19 +146,17 @@ def list_models() -> Response:
 
 
 @bp.get("/healthz")
-def health() -> Response:
+def health() -> tuple[Response, int]:
     service = _service()
     degraded_since = service.watchers.degraded_since
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(degraded_since)) if degraded_since else None
+    hub_ok = service.hub_ok()
     payload: dict[str, Any] = {
-        "status": "ok",
+        "status": "ok" if hub_ok else "unavailable",
         "backend": service.backend,
-        "hub": {"kind": service.hub.kind, "ok": True},
-        "upstream": {
-            "state": "degraded" if degraded_since else "ok",
-            "since": since,
-        },
+        "hub": {"kind": service.hub.kind, "ok": hub_ok},
+        "upstream": {"state": "degraded" if degraded_since else "ok", "since": since},
         "streams": service.hub.open_streams(),
         "watchers": service.watchers.running(),
     }
-    return jsonify(payload)
+    return jsonify(payload), 200 if hub_ok else 503

@@ -139,6 +139,10 @@ class RelayService:
         return event_stream(self.hub, prediction_ids, replays, self.limits,
                             multiplexed=multiplexed, positions=last_ids)
 
+    def hub_ok(self) -> bool:
+        """False when the Redis hub cannot reach Redis (the in-process hub is always fine)."""
+        return self.hub.ping() if isinstance(self.hub, RedisHub) else True
+
     # -- lifecycle --------------------------------------------------------------------
     def _start_housekeeping(self) -> None:
         if self._housekeeper is None:
