@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import pytest
 import redis
-
 from conftest import ROOT, RedisServer, RelayServer, free_port, wait_until
 from sse_reader import Event, iter_events
 
