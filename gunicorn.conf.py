@@ -5,6 +5,8 @@ greenlet (~20 KB), not one thread.
 """
 
 import os
+import glob
+import tempfile
 
 # Heroku gives the port in $PORT; [::] accepts IPv4 and IPv6.
 bind = f"[::]:{os.environ.get('PORT', '8000')}"
@@ -32,6 +34,15 @@ accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
 
+# Prometheus metrics from every worker: prometheus-client reads this variable
+# when a worker first imports it, so it is set here, in the master, before forking.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="relay-metrics-")
+else:
+    # Values from an earlier run would be added to this one's: start clean.
+    for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.remove(stale)
+
 # Not preload_app: the app must be created after gevent patches the worker.
 preload_app = False
 
@@ -48,3 +59,10 @@ def post_worker_init(worker):
             relay.shutdown()
 
     gevent.spawn(watch_for_exit)
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges (open streams, watchers) from /metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -10,7 +10,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from .catalog import describe
-from .errors import Forbidden, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from .errors import Forbidden, InvalidRequest, PayloadTooLarge, RelayError, UnsupportedMediaType
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .service import RelayService
 from .streams import split_id
 from .validation import parse_create_request
@@ -51,8 +52,14 @@ def _json_body() -> object:
 @bp.post("/api/prediction")
 def create_prediction() -> tuple[Response, int]:
     service = _service()
-    create = parse_create_request(_json_body(), service.settings.allowed_models)
-    return jsonify(service.create(create)), 201
+    try:
+        create = parse_create_request(_json_body(), service.settings.allowed_models)
+        answer = service.create(create)
+    except RelayError as error:
+        service.metrics.creates.labels(error.code).inc()
+        raise
+    service.metrics.creates.labels("created").inc()
+    return jsonify(answer), 201
 
 
 def _granted_id(prediction_id: str, purpose: str) -> str:
@@ -135,8 +142,19 @@ def replicate_webhook() -> Response:
     request.max_content_length = 4 * 2**20
     raw = request.get_data(cache=False)
     headers = {name.lower(): value for name, value in request.headers.items()}
-    outcome = _service().apply_webhook(headers, raw)
+    service = _service()
+    try:
+        outcome = service.apply_webhook(headers, raw)
+    except RelayError as error:
+        service.metrics.webhooks.labels(error.code).inc()
+        raise
+    service.metrics.webhooks.labels(outcome).inc()
     return jsonify(success=True, outcome=outcome)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    return Response(_service().metrics.render(), content_type=METRICS_CONTENT_TYPE)
 
 
 @bp.get("/api/models")

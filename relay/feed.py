@@ -29,9 +29,11 @@ class Applied(Enum):
 
 
 class Feed:
-    def __init__(self, hub: MemoryHub, on_stream_url: Callable[[str, str], None] | None = None) -> None:
+    def __init__(self, hub: MemoryHub, on_stream_url: Callable[[str, str], None] | None = None,
+                 on_finished: Callable[[str, str], None] | None = None) -> None:
         self._hub = hub
         self._on_stream_url = on_stream_url
+        self._on_finished = on_finished
 
     def apply(self, prediction: Mapping[str, Any]) -> Applied:
         """Publish the prediction's state if it is new; publish `done` after a terminal one."""
@@ -47,7 +49,9 @@ class Feed:
         event = self._hub.publish(prediction_id, "snapshot", snapshot)
         status = snapshot["status"]
         if status in TERMINAL_STATUSES:
-            self._hub.publish(prediction_id, "done", {"id": prediction_id, "status": status})
+            done = self._hub.publish(prediction_id, "done", {"id": prediction_id, "status": status})
+            if done is not None and self._on_finished is not None:
+                self._on_finished(prediction_id, status)
         elif self._on_stream_url is not None:
             urls = prediction.get("urls")
             stream_url = urls.get("stream") if isinstance(urls, dict) else None

@@ -19,7 +19,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -86,6 +86,7 @@ class Replay:
     events: list[HubEvent]
     cursor: Key | None
     finished: bool = False  # resume at or after `done`: answer 204
+    source: Literal["history", "snapshot"] = "snapshot"  # where a resume was served from
 
 
 @dataclass(slots=True)
@@ -128,6 +129,7 @@ class MemoryHub:
         self._retention = retention
         self.closing = False
         self.coalesced = 0
+        self.on_coalesce: Callable[[], None] | None = None
 
     # -- publishing ---------------------------------------------------------
     def publish(self, prediction_id: str, kind: EventKind, data: Mapping[str, Any]) -> HubEvent | None:
@@ -219,7 +221,8 @@ class MemoryHub:
                 if channel.done is not None and key >= channel.done.key:
                     return Replay([], key, finished=True)
                 if any(event.key == key for event in channel.history):
-                    return Replay([e for e in channel.history if e.key > key], channel.last_key)
+                    return Replay([e for e in channel.history if e.key > key], channel.last_key,
+                                  source="history")
             return self._from_snapshot(channel)
 
     def _from_snapshot(self, channel: _Channel) -> Replay:
@@ -242,6 +245,8 @@ class MemoryHub:
             trimmed = channel.trimmed_through
             if cursor is not None and trimmed is not None and cursor < trimmed:
                 self.coalesced += 1
+                if self.on_coalesce is not None:
+                    self.on_coalesce()
                 replay = self._from_snapshot(channel)
                 return [e for e in replay.events if e.key > cursor], replay.cursor
             if cursor is None:

@@ -15,6 +15,7 @@ from .coordination import Coordination, LocalCoordination, RedisCoordination
 from .errors import InvalidRequest, NotFound, UpstreamError, UpstreamUnavailable
 from .feed import Applied, Feed
 from .hub import MemoryHub, Replay
+from .metrics import Metrics
 from .redis_hub import RedisHub
 from .streams import StreamLimits, event_stream
 from .token_stream import TokenStreams
@@ -36,6 +37,8 @@ class RelayService:
                  redis_client: redis.Redis | None = None) -> None:
         self.settings = settings
         self.upstream = upstream
+        self.metrics = Metrics()
+        upstream.observe(lambda endpoint, outcome: self.metrics.upstream_requests.labels(endpoint, outcome).inc())
         coordination: Coordination
         if redis_client is not None:
             self.hub: MemoryHub = RedisHub(redis_client, history_size=settings.history_size)
@@ -43,14 +46,16 @@ class RelayService:
         else:
             self.hub = MemoryHub(history_size=settings.history_size)
             coordination = LocalCoordination(per_minute=settings.upstream_budget)
+        self.hub.on_coalesce = lambda: self.metrics.slow_consumers.labels("coalesced").inc()
         webhooks_on = settings.public_url is not None
         self.token_streams = TokenStreams(self.hub, lambda: upstream.client._client,
                                           on_end=lambda pid: self.watchers.poke(pid), coordination=coordination)
-        self.feed = Feed(self.hub, on_stream_url=self.token_streams.ensure)
+        self.feed = Feed(self.hub, on_stream_url=self.token_streams.ensure,
+                         on_finished=lambda _pid, status: self.metrics.predictions_finished.labels(status).inc())
         self.watchers = Watchers(self.hub, self.feed, upstream, PollPolicy(base=settings.poll_interval),
                                  idle_timeout=settings.watcher_idle_timeout,
                                  reconcile_interval=settings.webhook_reconcile if webhooks_on else None,
-                                 coordination=coordination)
+                                 coordination=coordination, metrics=self.metrics)
         self.webhooks = WebhookReceiver(settings.webhook_secret, upstream.webhook_secret)
         self.signer = TokenSigner(secret_key, settings.token_max_age)
         self.limits = StreamLimits(heartbeat=settings.heartbeat_interval, max_age=settings.stream_max_age)
@@ -126,7 +131,11 @@ class RelayService:
         """The body of an SSE response, or None when every prediction is past `done` (204)."""
         pairs = zip(prediction_ids, last_ids, strict=True)
         replays: list[Replay] = [self.hub.replay(pid, last) for pid, last in pairs]
+        for last, replay in zip(last_ids, replays, strict=True):
+            if last is not None and not replay.finished:
+                self.metrics.resumes.labels(replay.source).inc()
         if all(replay.finished for replay in replays):
+            self.metrics.no_content.inc()
             return None
         for pid, replay in zip(prediction_ids, replays, strict=True):
             if not replay.finished:
@@ -137,7 +146,7 @@ class RelayService:
                     self.watchers.poke(pid)
         self._start_housekeeping()
         return event_stream(self.hub, prediction_ids, replays, self.limits,
-                            multiplexed=multiplexed, positions=last_ids)
+                            multiplexed=multiplexed, positions=last_ids, metrics=self.metrics)
 
     def hub_ok(self) -> bool:
         """False when the Redis hub cannot reach Redis (the in-process hub is always fine)."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .hub import HubEvent, Key, MemoryHub, Replay, Waker
+from .metrics import Metrics
 from .sse import encode_comment, encode_retry
 
 __all__ = ["StreamLimits", "compose_id", "event_stream", "split_id"]
@@ -47,16 +48,20 @@ def split_id(text: str | None, count: int) -> list[str | None]:
 def event_stream(hub: MemoryHub, prediction_ids: Sequence[str], replays: Sequence[Replay],
                  limits: StreamLimits, *, multiplexed: bool,
                  positions: Sequence[str | None] | None = None,
-                 on_close: Callable[[], None] | None = None) -> Iterator[bytes]:
+                 on_close: Callable[[], None] | None = None,
+                 metrics: Metrics | None = None) -> Iterator[bytes]:
     """The bytes of one SSE connection. `replays[i]` is where prediction i resumes."""
     waker = Waker()
     hub.attach(prediction_ids, waker)
+    if metrics is not None:
+        metrics.open_streams.inc()
     try:
         yield encode_retry(RETRY_MS) + encode_comment("relay")
         follower = _Follower(hub, prediction_ids, replays, multiplexed, positions)
         chunk = follower.render_replay()
         if chunk:
             yield chunk
+            follower.report(metrics)
         opened = last_write = time.monotonic()
         while follower.active and not hub.closing:
             now = time.monotonic()
@@ -71,9 +76,12 @@ def event_stream(hub: MemoryHub, prediction_ids: Sequence[str], replays: Sequenc
             chunk = follower.render_new()
             if chunk:
                 yield chunk
+                follower.report(metrics)
                 last_write = time.monotonic()
     finally:
         hub.detach(prediction_ids, waker)
+        if metrics is not None:
+            metrics.open_streams.dec()
         if on_close is not None:
             on_close()
 
@@ -90,6 +98,7 @@ class _Follower:
         self._cursors: list[Key | None] = [r.cursor for r in replays]
         self._positions: list[str] = [p or "" for p in (positions or [None] * len(self._ids))]
         self._active = [not r.finished for r in replays]
+        self._sent: dict[str, int] = {}
 
     @property
     def active(self) -> bool:
@@ -113,8 +122,16 @@ class _Follower:
             self._render(index, events, parts)
         return b"".join(parts)
 
+    def report(self, metrics: Metrics | None) -> None:
+        """Count what was just written (once per chunk, not per event, to keep fan-out cheap)."""
+        if metrics is not None:
+            for kind, count in self._sent.items():
+                metrics.events_sent.labels(kind).inc(count)
+        self._sent.clear()
+
     def _render(self, index: int, events: list[HubEvent], parts: list[bytes]) -> None:
         for event in events:
+            self._sent[event.kind] = self._sent.get(event.kind, 0) + 1
             if self._multiplexed:
                 self._positions[index] = event.id
                 parts.append(f"id: {compose_id(self._positions)}\n".encode() + event.body)

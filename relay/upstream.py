@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -51,12 +51,18 @@ class Upstream:
     """One `Client` per app, built once the base URL is known."""
 
     def __init__(self, api_token: str | None, base_url: str | None, *,
-                 timeout: float = 10.0, connect_timeout: float = 5.0) -> None:
+                 timeout: float = 10.0, connect_timeout: float = 5.0,
+                 observe: Callable[[str, str], None] | None = None) -> None:
+        self._observe = observe
         self._token = api_token or EMULATOR_TOKEN
         self._base_url = base_url
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self._client: Client | None = None
         self._lock = threading.Lock()
+
+    def observe(self, observer: Callable[[str, str], None]) -> None:
+        """Call `observer(endpoint, outcome)` after every request (for metrics)."""
+        self._observe = observer
 
     @property
     def base_url(self) -> str | None:
@@ -80,6 +86,18 @@ class Upstream:
                 self._client = client
             return self._client
 
+    @contextmanager
+    def _observed(self, endpoint: str) -> Iterator[None]:
+        """Count each call by endpoint and outcome (ok, throttled, unavailable, ...)."""
+        try:
+            yield
+        except Exception as error:
+            if self._observe is not None:
+                self._observe(endpoint, _outcome(error))
+            raise
+        if self._observe is not None:
+            self._observe(endpoint, "ok")
+
     # -- calls ----------------------------------------------------------------
     def create(self, target: Target, input: Mapping[str, Any], *, webhook: str | None = None,
                webhook_events_filter: list[str] | None = None) -> dict[str, Any]:
@@ -88,7 +106,7 @@ class Upstream:
         if webhook:
             extra["webhook"] = webhook
             extra["webhook_events_filter"] = webhook_events_filter
-        with _mapped_errors("create"):
+        with self._observed("create"), _mapped_errors("create"):
             if target.version is not None:
                 version = f"{target.model}:{target.version}" if target.model else target.version
                 prediction = self.client.predictions.create(version=version, input=dict(input), **extra)
@@ -116,7 +134,8 @@ class Upstream:
         return key
 
     def _json(self, method: str, path: str) -> dict[str, Any]:
-        with _mapped_errors(path):
+        endpoint = "cancel" if path.endswith("/cancel") else "secret" if "webhooks" in path else "get"
+        with self._observed(endpoint), _mapped_errors(path):
             response = self.client._request(method, path)  # private: raw JSON, see get()
             try:
                 data = response.json()
@@ -125,6 +144,16 @@ class Upstream:
         if not isinstance(data, dict):
             raise UpstreamUnavailable("Replicate answered with an unexpected JSON shape.")
         return data
+
+
+def _outcome(error: BaseException) -> str:
+    if isinstance(error, UpstreamThrottled):
+        return "throttled"
+    if isinstance(error, UpstreamUnavailable):
+        return "unavailable"
+    if isinstance(error, NotFound):
+        return "not_found"
+    return "refused"
 
 
 def _checked_id(prediction_id: str) -> str:

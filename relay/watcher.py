@@ -27,6 +27,7 @@ from .coordination import Coordination, HubUnavailable, LocalCoordination
 from .errors import NotFound, RelayError, UpstreamThrottled, UpstreamUnavailable
 from .feed import Applied, Feed
 from .hub import MemoryHub
+from .metrics import Metrics
 from .upstream import Upstream
 
 __all__ = ["PollPolicy", "Watchers"]
@@ -64,7 +65,8 @@ class Watchers:
 
     def __init__(self, hub: MemoryHub, feed: Feed, upstream: Upstream, policy: PollPolicy,
                  idle_timeout: float, reconcile_interval: float | None = None,
-                 coordination: Coordination | None = None) -> None:
+                 coordination: Coordination | None = None, metrics: Metrics | None = None) -> None:
+        self._metrics = metrics
         self._hub = hub
         self._feed = feed
         self._upstream = upstream
@@ -113,6 +115,8 @@ class Watchers:
             wake.set()
 
     def _follow(self, prediction_id: str, wake: threading.Event) -> None:
+        if self._metrics is not None:
+            self._metrics.watchers.inc()
         try:
             self._loop(prediction_id, wake)
         except Exception:  # a watcher must never die silently with subscribers waiting
@@ -121,6 +125,8 @@ class Watchers:
             with self._lock:
                 self._running.pop(prediction_id, None)
             self._coordination.release(LEASE, prediction_id)
+            if self._metrics is not None:
+                self._metrics.watchers.dec()
 
     def _idle(self, prediction_id: str, started: float) -> bool:
         if time.monotonic() - started <= self._idle_timeout:
@@ -183,6 +189,8 @@ class Watchers:
                 if isinstance(error, UpstreamThrottled) and hint is not None:
                     self._coordination.pause_upstream(hint)
                 self._degraded(prediction_id, error.message, delay)
+                if self._metrics is not None:
+                    self._metrics.upstream_backoff.inc(delay)
                 self._wait(prediction_id, wake, delay, holding=True)
                 continue
             if applied is Applied.INVALID:
