@@ -4,8 +4,8 @@ Streams are long-lived, so Relay runs gevent workers: each open stream is one
 greenlet (~20 KB), not one thread.
 """
 
-import os
 import glob
+import os
 import tempfile
 
 # Heroku gives the port in $PORT; [::] accepts IPv4 and IPv6.

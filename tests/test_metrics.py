@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-
 from sse_reader import follow
 
 
