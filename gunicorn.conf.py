@@ -31,7 +31,7 @@ keepalive = 5
 # Access log to stdout for Heroku's log router. The query string is left out:
 # it carries stream and cancel tokens.
 accesslog = "-"
-access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
 errorlog = "-"
 
 # Prometheus metrics from every worker: prometheus-client reads this variable

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,7 +12,7 @@ import redis
 from dotenv import dotenv_values
 from flask import Flask, request
 
-from . import api, errors, pages
+from . import api, errors, logs, pages
 from .config import ConfigError, Settings
 from .service import RelayService
 from .upstream import Upstream
@@ -30,7 +28,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                 template_folder=str(_ROOT / "templates"), static_folder=str(_ROOT / "static"))
     env = _environment(test_config)
     settings = Settings.from_env(env)
-    _configure_logging(settings.log_level)
+    logs.configure_logging(settings.log_level, [settings.replicate_api_token or "", settings.webhook_secret or ""])
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     secret_key = settings.secret_key or _instance_secret(Path(app.instance_path))
     app.config.update(SECRET_KEY=secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -43,6 +41,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         _mount_emulator(app, settings, upstream)
 
     errors.init_app(app)
+    logs.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     return app
@@ -109,14 +108,3 @@ def _mount_emulator(app: Flask, settings: Settings, upstream: Upstream) -> None:
             host = "[::1]" if ":" in str(request.environ.get("SERVER_NAME", "")) else "127.0.0.1"
             script = request.environ.get("SCRIPT_NAME", "")
             upstream.discover_base_url(f"http://{host}:{port}{script}/emulator")
-
-
-def _configure_logging(level: str) -> None:
-    logger = logging.getLogger("relay")
-    logger.setLevel(level)
-    if not any(getattr(h, "_relay", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler._relay = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
-        logger.propagate = False

@@ -177,6 +177,13 @@ def _mapped_errors(what: str) -> Iterator[None]:
         raise UpstreamUnavailable("Replicate could not be reached.", retry_after=2) from None
 
 
+def _sentence(detail: str) -> str:
+    """Replicate lists input problems as "- input.x: ..." lines; make them one readable sentence."""
+    items = [line.strip().removeprefix("- ").strip() for line in detail.splitlines() if line.strip()]
+    text = "; ".join(items)
+    return text if not text or text.endswith((".", "!", "?")) else text + "."
+
+
 def _from_replicate_error(error: ReplicateError) -> Exception:
     status = error.status or 502
     detail = (error.detail or error.title or "").strip()
@@ -193,5 +200,5 @@ def _from_replicate_error(error: ReplicateError) -> Exception:
         log.error("Replicate refused Relay's credentials (HTTP %s)", status)
         return UpstreamError("Relay's Replicate credentials were refused; tell the site's owner.")
     if status in _PASS_THROUGH:
-        return UpstreamError(detail or f"Replicate refused the request (HTTP {status}).", status=status)
+        return UpstreamError(_sentence(detail) or f"Replicate refused the request (HTTP {status}).", status=status)
     return UpstreamError(detail or f"Replicate refused the request (HTTP {status}).")

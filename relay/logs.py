@@ -1,0 +1,70 @@
+"""Logs to stdout (Heroku's log router reads it), one line per thing worth knowing.
+
+Every line carries the request id (Heroku's router sends X-Request-ID; Relay
+makes one otherwise, and returns it) and secrets are replaced by `[redacted]`
+before anything is written, whatever code logged them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import uuid
+from collections.abc import Iterable
+
+from flask import Flask, Response, g, has_request_context, request
+
+__all__ = ["configure_logging", "init_app"]
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+_TOKEN_QUERY = re.compile(r"(token|watch)=[^&\s\"']+")
+
+
+class _Context(logging.Filter):
+    """Adds the request id and hides secrets and URL tokens in every record."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 8]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        message = record.getMessage()
+        cleaned = _TOKEN_QUERY.sub(r"\1=[redacted]", message)
+        for secret in self.secrets:
+            cleaned = cleaned.replace(secret, "[redacted]")
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
+    """Relay's loggers write to stdout at `level`, secrets redacted (idempotent per process)."""
+    logger = logging.getLogger("relay")
+    logger.setLevel(level)
+    logger.propagate = False
+    handler = next((h for h in logger.handlers if getattr(h, "_relay", False)), None)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+        handler._relay = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    for old in [f for f in handler.filters if isinstance(f, _Context)]:
+        handler.removeFilter(old)
+    handler.addFilter(_Context(secrets))
+
+
+def init_app(app: Flask) -> None:
+    """Give every request an id, echoed in X-Request-ID and in every log line it causes."""
+
+    @app.before_request
+    def _assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+    @app.after_request
+    def _echo_request_id(response: Response) -> Response:
+        if "request_id" in g:
+            response.headers["X-Request-ID"] = g.request_id
+        return response
