@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -23,7 +23,7 @@ from .tokens import TokenSigner
 from .upstream import Upstream
 from .validation import CreateRequest
 from .watcher import PollPolicy, Watchers
-from .webhooks import WebhookReceiver
+from .webhooks import SeenIds, WebhookReceiver
 
 __all__ = ["RelayService"]
 
@@ -48,7 +48,7 @@ class RelayService:
             coordination = LocalCoordination(per_minute=settings.upstream_budget)
         self.hub.on_coalesce = lambda: self.metrics.slow_consumers.labels("coalesced").inc()
         webhooks_on = settings.public_url is not None
-        self.token_streams = TokenStreams(self.hub, lambda: upstream.client._client,
+        self.token_streams = TokenStreams(self.hub, upstream.http_client,
                                           on_end=lambda pid: self.watchers.poke(pid), coordination=coordination)
         self.feed = Feed(self.hub, on_stream_url=self.token_streams.ensure,
                          on_finished=lambda _pid, status: self.metrics.predictions_finished.labels(status).inc())
@@ -56,7 +56,7 @@ class RelayService:
                                  idle_timeout=settings.watcher_idle_timeout,
                                  reconcile_interval=settings.webhook_reconcile if webhooks_on else None,
                                  coordination=coordination, metrics=self.metrics)
-        self.webhooks = WebhookReceiver(settings.webhook_secret, upstream.webhook_secret)
+        self.webhooks = WebhookReceiver(settings.webhook_secret, upstream.webhook_secret, SeenIds(redis_client))
         self.signer = TokenSigner(secret_key, settings.token_max_age)
         self.limits = StreamLimits(heartbeat=settings.heartbeat_interval, max_age=settings.stream_max_age)
         self._housekeeper: threading.Thread | None = None
@@ -105,11 +105,12 @@ class RelayService:
     def apply_webhook(self, headers: Mapping[str, str], raw: bytes) -> str:
         """Verify and apply one webhook delivery; what became of it (for the answer and metrics)."""
         webhook_id, prediction = self.webhooks.verify(headers, raw)
-        if not self.webhooks.seen.first_time(webhook_id):
+        if self.webhooks.seen.seen(webhook_id):
             return "duplicate"
         applied = self.feed.apply(prediction)
         if applied is Applied.INVALID:
             raise InvalidRequest("The webhook body is not a prediction.", code="invalid_webhook")
+        self.webhooks.seen.record(webhook_id)
         self.watchers.note_push(prediction["id"])
         if applied is Applied.NEW:
             self.watchers.ensure(prediction["id"])
@@ -127,8 +128,11 @@ class RelayService:
 
     # -- streams --------------------------------------------------------------------
     def stream(self, prediction_ids: Sequence[str], last_ids: Sequence[str | None], *,
-               multiplexed: bool) -> Iterator[bytes] | None:
-        """The body of an SSE response, or None when every prediction is past `done` (204)."""
+               multiplexed: bool, on_close: Callable[[], None] | None = None) -> Iterator[bytes] | None:
+        """The body of an SSE response, or None when every prediction is past `done` (204).
+
+        `on_close` runs when the body ends (never when None is returned).
+        """
         pairs = zip(prediction_ids, last_ids, strict=True)
         replays: list[Replay] = [self.hub.replay(pid, last) for pid, last in pairs]
         for last, replay in zip(last_ids, replays, strict=True):
@@ -146,7 +150,8 @@ class RelayService:
                     self.watchers.poke(pid)
         self._start_housekeeping()
         return event_stream(self.hub, prediction_ids, replays, self.limits,
-                            multiplexed=multiplexed, positions=last_ids, metrics=self.metrics)
+                            multiplexed=multiplexed, positions=last_ids, metrics=self.metrics,
+                            on_close=on_close)
 
     def hub_ok(self) -> bool:
         """False when the Redis hub cannot reach Redis (the in-process hub is always fine)."""

@@ -98,6 +98,10 @@ class Upstream:
         if self._observe is not None:
             self._observe(endpoint, "ok")
 
+    def http_client(self) -> httpx.Client:
+        """The client's own httpx client (auth, base URL, timeouts), for reading output streams."""
+        return self.client._client  # private: the replicate client has no public accessor
+
     # -- calls ----------------------------------------------------------------
     def create(self, target: Target, input: Mapping[str, Any], *, webhook: str | None = None,
                webhook_events_filter: list[str] | None = None) -> dict[str, Any]:

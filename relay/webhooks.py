@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import redis
 from replicate.webhook import Webhooks, WebhookSigningSecret
 
 from .errors import Forbidden, InvalidRequest, UpstreamError, UpstreamUnavailable
@@ -31,35 +32,54 @@ _HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 
 class SeenIds:
-    """webhook-ids already applied, remembered for a while (Replicate retries within ~1 min)."""
+    """webhook-ids already applied, remembered for an hour (Replicate retries within about a minute).
 
-    def __init__(self, ttl: float = 3600.0, capacity: int = 100_000) -> None:
+    An id is recorded only after its delivery was applied, so a delivery that
+    failed half-way (Redis away, say) is applied when Replicate retries it.
+    With Redis the memory is shared, since a retry may reach another process.
+    """
+
+    def __init__(self, client: redis.Redis | None = None, ttl: float = 3600.0, capacity: int = 100_000) -> None:
+        self._redis = client
         self._ttl = ttl
         self._capacity = capacity
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
 
-    def first_time(self, webhook_id: str) -> bool:
-        """Record the id; False if it was already recorded."""
-        now = time.monotonic()
+    def seen(self, webhook_id: str) -> bool:
+        if self._redis is not None:
+            try:
+                return bool(self._redis.exists(f"relay:webhook:{webhook_id}"))
+            except (redis.RedisError, OSError):
+                return False  # applying twice is harmless: the hub drops a repeated state
         with self._lock:
-            while self._seen and (len(self._seen) >= self._capacity or
-                                  next(iter(self._seen.values())) < now - self._ttl):
-                self._seen.popitem(last=False)
-            if webhook_id in self._seen:
-                return False
-            self._seen[webhook_id] = now
-            return True
+            self._expire(time.monotonic())
+            return webhook_id in self._seen
+
+    def record(self, webhook_id: str) -> None:
+        if self._redis is not None:
+            try:
+                self._redis.set(f"relay:webhook:{webhook_id}", "1", ex=int(self._ttl))
+            except (redis.RedisError, OSError):
+                pass
+            return
+        with self._lock:
+            self._seen[webhook_id] = time.monotonic()
+
+    def _expire(self, now: float) -> None:
+        while self._seen and (len(self._seen) >= self._capacity or
+                              next(iter(self._seen.values())) < now - self._ttl):
+            self._seen.popitem(last=False)
 
 
 class WebhookReceiver:
     """Verifies a delivery and returns the prediction it carries."""
 
-    def __init__(self, secret: str | None, fetch_secret: Callable[[], str]) -> None:
+    def __init__(self, secret: str | None, fetch_secret: Callable[[], str], seen: SeenIds | None = None) -> None:
         self._secret = secret
         self._fetch_secret = fetch_secret
         self._lock = threading.Lock()
-        self.seen = SeenIds()
+        self.seen = seen or SeenIds()
 
     def _signing_secret(self) -> str:
         with self._lock:
