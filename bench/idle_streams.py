@@ -1,0 +1,241 @@
+"""Memory per idle SSE stream in one gevent worker: Relay vs a queue-per-stream baseline.
+
+Relay's hub gives each connection a cursor and a wake-up flag instead of a
+queue (see relay/hub.py). This opens 2,000 streams on one prediction that
+stays `starting` (so nothing is sent after the first bytes), and divides the
+worker's RSS growth by the number of streams. The baseline, bench/naive_app.py,
+is measured the same way under the same gunicorn settings in the same run.
+
+    /work/venv/bin/python bench/idle_streams.py                  # full run, ~3 minutes
+    /work/venv/bin/python bench/idle_streams.py --streams 500 --repeats 1 --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import psutil
+from results import machine, progress, summarize, write_json
+from servers import PYTHON, Gunicorn, StandaloneEmulator, relay_env
+
+HERE = Path(__file__).resolve().parent
+RESULT_FILE = "bench-idle-streams.json"
+BAR_KB = 20.0  # Relay must stay at or under this many KB of RSS per idle stream
+HEARTBEAT = "50"  # seconds: longer than a measurement, so streams stay silent
+
+
+class Clients:
+    """A `clients.py idle` process: opens streams on command and holds them."""
+
+    def __init__(self, url: str) -> None:
+        self.process = subprocess.Popen([PYTHON, str(HERE / "clients.py"), "idle", "--url", url],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def _command(self, line: str) -> dict[str, Any]:
+        stdin: IO[str] | None = self.process.stdin
+        assert stdin is not None and self.process.stdout is not None
+        stdin.write(line + "\n")
+        stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise RuntimeError(f"the client process ended during `{line}`")
+        result: dict[str, Any] = json.loads(answer)
+        return result
+
+    def open(self, count: int, concurrency: int = 100) -> dict[str, Any]:
+        return self._command(f"open {count} {concurrency}")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self._command("close")
+                self.process.wait(30)
+            except (RuntimeError, OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait(5)
+
+
+def rss(worker: psutil.Process, samples: int = 5, pause: float = 0.2) -> dict[str, int]:
+    """The worker's resident and unique memory, median of a few samples."""
+    rss_values, uss_values = [], []
+    for _ in range(samples):
+        info = worker.memory_full_info()
+        rss_values.append(info.rss)
+        uss_values.append(info.uss)
+        time.sleep(pause)
+    return {"rss": int(statistics.median(rss_values)), "uss": int(statistics.median(uss_values))}
+
+
+def open_streams(server: Gunicorn, url: str, streams: int, warmup: int, settle: float,
+                 concurrency: int) -> dict[str, Any]:
+    """Warm up, measure, open `streams` more, measure again: the worker's growth per stream."""
+    worker = server.worker()
+    clients = Clients(url)
+    try:
+        warm = clients.open(warmup)
+        if warm["failures"]:
+            raise RuntimeError(f"warm-up streams failed: {warm}")
+        time.sleep(settle)
+        before = rss(worker)
+        opened = clients.open(streams, concurrency)
+        time.sleep(settle)
+        after = rss(worker)
+        health = httpx.get(server.url + "/healthz", timeout=30).json()
+    finally:
+        clients.close()
+    if opened["failures"]:
+        raise RuntimeError(f"{opened['failures']} of {streams} streams failed: {opened['failure_kinds']}\n"
+                           f"{server.log()}")
+    open_now = opened["open"]  # the client's count is cumulative
+    new = open_now - warm["open"]
+    if health.get("streams") is not None and health["streams"] != open_now:
+        raise RuntimeError(f"the server counts {health['streams']} open streams, the clients {open_now}")
+    return {
+        "streams": new,
+        "warmup_streams": warmup,
+        "open_seconds": opened["seconds"],
+        "before": before,
+        "after": after,
+        "kb_per_stream": (after["rss"] - before["rss"]) / new / 1024,
+        "uss_kb_per_stream": (after["uss"] - before["uss"]) / new / 1024,
+        "server_streams": health.get("streams"),
+    }
+
+
+def relay_run(streams: int, warmup: int, settle: float, concurrency: int,
+              upstream: str | None = None) -> dict[str, Any]:
+    """Relay with its embedded emulator (the no-token default), or with `upstream` as Replicate's URL."""
+    env = relay_env(RELAY_HEARTBEAT_INTERVAL=HEARTBEAT, RELAY_STREAM_MAX_AGE="3600",
+                    RELAY_WATCHER_IDLE_TIMEOUT="3600", RELAY_POLL_INTERVAL="1")
+    if upstream is not None:
+        env["REPLICATE_BASE_URL"] = upstream
+    with Gunicorn("wsgi:app", env) as server:
+        # One prediction that stays `starting` for the whole run; every stream follows it.
+        created = httpx.post(server.url + "/api/predictions", timeout=30, json={
+            "model": "relay/image-demo", "input": {"prompt": "idle", "boot_delay": 300}})
+        created.raise_for_status()
+        url = server.url + created.json()["stream_url"]
+        return open_streams(server, url, streams, warmup, settle, concurrency)
+
+
+def relay_upstream_run(streams: int, warmup: int, settle: float, concurrency: int) -> dict[str, Any]:
+    """Relay as in production: the upstream API is another process, so no emulator is mounted."""
+    with StandaloneEmulator() as emulator:
+        return relay_run(streams, warmup, settle, concurrency, upstream=emulator.url)
+
+
+def naive_run(streams: int, warmup: int, settle: float, concurrency: int,
+              mounted: bool = False) -> dict[str, Any]:
+    app = f"bench.naive_app:create_app(mounted={mounted})"
+    with Gunicorn(app, {"RELAY_HEARTBEAT_INTERVAL": HEARTBEAT}) as server:
+        url = server.url + "/api/predictions/idle/events"
+        return open_streams(server, url, streams, warmup, settle, concurrency)
+
+
+def naive_mounted_run(streams: int, warmup: int, settle: float, concurrency: int) -> dict[str, Any]:
+    """The baseline behind a DispatcherMiddleware, as Relay mounts its embedded emulator."""
+    return naive_run(streams, warmup, settle, concurrency, mounted=True)
+
+
+DESIGNS: dict[str, Callable[[int, int, float, int], dict[str, Any]]] = {
+    "relay": relay_run,
+    "relay_external_upstream": relay_upstream_run,
+    "naive": naive_run,
+    "naive_behind_dispatcher": naive_mounted_run,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--streams", type=int, default=2000)
+    parser.add_argument("--warmup", type=int, default=20, help="streams opened before the first measurement")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds to wait before each measurement")
+    parser.add_argument("--concurrency", type=int, default=100, help="connections opened at a time")
+    parser.add_argument("--designs", default=",".join(DESIGNS), help="comma-separated, of: " + ", ".join(DESIGNS))
+    parser.add_argument("--no-diagnosis", action="store_true",
+                        help="skip the short probed run per design (bench/stream_memory.py --probe-depth)")
+    parser.add_argument("--quick", action="store_true", help="don't write docs/ (a trial run)")
+    args = parser.parse_args()
+
+    designs = {name: DESIGNS[name] for name in args.designs.split(",")}
+    runs: list[dict[str, Any]] = []
+    started = time.monotonic()
+    info = machine()
+    total = args.repeats * len(designs)
+    for repeat in range(args.repeats):
+        for design, run in designs.items():  # interleaved: noise on the machine hits all alike
+            progress(f"[{len(runs) + 1}/{total}] repeat {repeat + 1}: {design}, {args.streams} streams "
+                     "on a fresh server")
+            result = run(args.streams, args.warmup, args.settle, args.concurrency)
+            result.update(design=design, repeat=repeat)
+            runs.append(result)
+            progress(f"    {result['kb_per_stream']:.2f} KB/stream RSS ({result['uss_kb_per_stream']:.2f} USS), "
+                     f"{result['streams']} opened in {result['open_seconds']} s")
+
+    diagnosis: dict[str, Any] = {}
+    if not args.no_diagnosis:
+        from stream_memory import profile
+
+        for design in designs:
+            progress(f"diagnosis: {design}, 100 streams with the call-depth probe on")
+            found = profile(design, streams=100, warmup=args.warmup, probe_depth=True)
+            # Only the call chain: the probe's own bookkeeping inflates the memory figures of this run.
+            diagnosis[design] = found.get("deepest_chain", {})
+
+    table = {}
+    for design in designs:
+        mine = [r for r in runs if r["design"] == design]
+        table[design] = {
+            "kb_per_stream": {**summarize([r["kb_per_stream"] for r in mine]),
+                              "runs": [round(r["kb_per_stream"], 2) for r in mine]},
+            "uss_kb_per_stream": {**summarize([r["uss_kb_per_stream"] for r in mine]),
+                                  "runs": [round(r["uss_kb_per_stream"], 2) for r in mine]},
+            "rss_before_mb_median": statistics.median(r["before"]["rss"] for r in mine) / 2**20,
+        }
+    medians = {design: row["kb_per_stream"]["median"] for design, row in table.items()}
+    relay_kb = medians["relay"]
+    ratios = {f"{design}/naive": kb / medians["naive"] for design, kb in medians.items() if design != "naive"}
+    if "relay_external_upstream" in medians:
+        ratios["relay/relay_external_upstream"] = relay_kb / medians["relay_external_upstream"]
+    payload = {
+        "benchmark": "idle_streams",
+        "command": "/work/venv/bin/python bench/idle_streams.py " + " ".join(sys.argv[1:]),
+        "machine": info,
+        "settings": {"streams": args.streams, "warmup": args.warmup, "repeats": args.repeats,
+                     "settle_s": args.settle, "concurrency": args.concurrency,
+                     "heartbeat_s": float(HEARTBEAT), "workers": 1, "worker_class": "gevent"},
+        "table": table,
+        "ratios": ratios,
+        "bar": {"relay_kb_per_stream_max": BAR_KB, "met": relay_kb <= BAR_KB},
+        "runs": runs,
+        "diagnosis": diagnosis,
+        "duration_s": round(time.monotonic() - started, 1),
+    }
+
+    print(f"\nWorker RSS per idle stream at {args.streams} streams (median of {args.repeats}; min-max)")
+    for design, row in table.items():
+        kb = row["kb_per_stream"]
+        print(f"  {design:<24} {kb['median']:6.2f} KB  ({kb['min']:.2f}-{kb['max']:.2f})")
+    for key, value in ratios.items():
+        print(f"  {key:<30} {value:.2f}")
+    print(f"  bar relay <= {BAR_KB} KB/stream: {'met' if relay_kb <= BAR_KB else 'MISSED'}")
+    if not args.quick:
+        path = write_json(RESULT_FILE, payload)
+        from report import write_report
+
+        print(f"\nwrote {path} and {write_report()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
