@@ -159,9 +159,10 @@ def test_stream_ends_after_max_age_and_resumes(start_server: Any) -> None:
 
 def test_upstream_failing_for_a_while_is_reported_and_the_prediction_still_succeeds(
         api: httpx.Client) -> None:
-    created = create(api, **{**FAST_IMAGE, "steps": 20, "step_delay": 0.15})
+    # The bar: upstream answering 500 for 5 s in the middle of an ~8 s prediction.
+    created = create(api, **{**FAST_IMAGE, "steps": 40, "step_delay": 0.2})
     fault = api.post("/emulator/_emulator/faults", json={
-        "status": 500, "seconds": 2, "path_prefix": f"/v1/predictions/{created['id']}"})
+        "status": 500, "seconds": 5, "path_prefix": f"/v1/predictions/{created['id']}"})
     assert fault.status_code == 200, fault.text
     try:
         events = follow(api, created["stream_url"])
