@@ -34,6 +34,12 @@ accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
 errorlog = "-"
 
+# Which proxy headers to believe is Relay's decision (RELAY_TRUSTED_PROXIES, applied
+# by ProxyFix in relay/security.py), not gunicorn's: left to itself gunicorn takes
+# X-Forwarded-Proto from any local peer (or any peer with FORWARDED_ALLOW_IPS=*), and
+# a client could then claim HTTPS or set SCRIPT_NAME.
+forwarded_allow_ips = ""
+
 # Prometheus metrics from every worker: prometheus-client reads this variable
 # when a worker first imports it, so it is set here, in the master, before forking.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -13,7 +13,7 @@ from dotenv import dotenv_values
 from flask import Flask, request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from . import api, errors, logs, pages
+from . import api, errors, limits, logs, pages, security
 from .config import ConfigError, Settings
 from .service import RelayService
 from .upstream import Upstream
@@ -43,8 +43,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     errors.init_app(app)
     logs.init_app(app)
+    security.init_app(app, settings)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    limits.init_app(app, settings)  # after the blueprints: it wraps their rate-limited views
     return app
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .catalog import describe
 from .errors import Forbidden, InvalidRequest, PayloadTooLarge, RelayError, UnsupportedMediaType
+from .limits import creation_limited, stream_slot
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .service import RelayService
 from .streams import split_id
@@ -39,17 +43,35 @@ def _json_body() -> object:
     limit = _service().settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"The request body is larger than {limit // 1024} KB.")
-    raw = request.stream.read(limit + 1)
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"The request body is larger than {limit // 1024} KB.")
     try:
-        return json.loads(raw)
+        raw = request.stream.read(limit)
+        # A body without Content-Length (chunked) is cut at the limit by werkzeug, which
+        # raises 413 when one byte more is asked for and there is more.
+        if len(raw) >= limit and request.stream.read(1):
+            raise RequestEntityTooLarge()
+    except RequestEntityTooLarge:
+        raise PayloadTooLarge(f"The request body is larger than {limit // 1024} KB.") from None
+    try:
+        return json.loads(raw, parse_constant=_not_json, parse_float=_finite)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidRequest("The body is not valid JSON.") from None
 
 
+def _not_json(constant: str) -> object:
+    # Python reads NaN and Infinity, which are not JSON: Replicate's client could not send them on.
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: valid syntax, but no number a client can send upstream
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 @bp.post("/api/predictions")
 @bp.post("/api/prediction")
+@creation_limited
 def create_prediction() -> tuple[Response, int]:
     service = _service()
     try:
@@ -95,8 +117,7 @@ def _last_event_id() -> str | None:
 def _single_stream(prediction_id: str) -> Response:
     service = _service()
     service.ensure_known(prediction_id)
-    body = service.stream([prediction_id], [_last_event_id()], multiplexed=False)
-    return _sse_response(body)
+    return _open_stream([prediction_id], [_last_event_id()], multiplexed=False)
 
 
 @bp.get("/api/events")
@@ -117,7 +138,20 @@ def multiplexed_stream() -> Response:
             ids.append(prediction_id)
     for prediction_id in ids:
         service.ensure_known(prediction_id)
-    body = service.stream(ids, split_id(_last_event_id(), len(ids)), multiplexed=True)
+    return _open_stream(ids, split_id(_last_event_id(), len(ids)), multiplexed=True)
+
+
+def _open_stream(ids: Sequence[str], last_ids: Sequence[str | None], *, multiplexed: bool) -> Response:
+    # Taken after the token and id checks, so a refused request holds no slot.
+    slot = stream_slot()
+    try:
+        body = _service().stream(ids, last_ids, multiplexed=multiplexed, on_close=slot.release)
+    except BaseException:
+        slot.release()
+        raise
+    if body is None or request.method == "HEAD":
+        # No body will be iterated, so the generator's cleanup (which releases the slot) never runs.
+        slot.release()
     return _sse_response(body)
 
 
@@ -178,3 +212,12 @@ def health() -> tuple[Response, int]:
         "watchers": service.watchers.running(),
     }
     return jsonify(payload), 200 if hub_ok else 503
+
+
+_OPENAPI = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
+
+
+@bp.get("/openapi.yaml")
+def openapi() -> Response:
+    """This API described in OpenAPI 3.1, for clients and for the fuzz tests."""
+    return send_file(_OPENAPI, mimetype="application/yaml", max_age=300)

@@ -65,6 +65,7 @@ class Settings:
     stream_max_age: float = 600.0
     rate_limit: str = "10/minute"
     embed_origins: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
     trusted_proxies: int = 0
     log_level: str = "INFO"
     token_max_age: int = 86400
@@ -104,6 +105,7 @@ class Settings:
             stream_max_age=reader.number("RELAY_STREAM_MAX_AGE", 600.0, low=1, high=86400),
             rate_limit=reader.rate("RELAY_RATE_LIMIT", "10/minute"),
             embed_origins=reader.origins("RELAY_EMBED_ORIGINS"),
+            cors_origins=reader.origins("RELAY_CORS_ORIGINS"),
             trusted_proxies=int(reader.number("RELAY_TRUSTED_PROXIES", 0, low=0, high=10, whole=True)),
             log_level=reader.choice("RELAY_LOG_LEVEL", "INFO", _LOG_LEVELS),
             token_max_age=int(
@@ -117,6 +119,9 @@ class Settings:
             history_size=int(reader.number("RELAY_HISTORY_SIZE", 256, low=8, high=100000, whole=True)),
             max_body_bytes=int(
                 reader.number("RELAY_MAX_BODY_BYTES", 64 * 1024, low=1024, high=16 * 2**20, whole=True)
+            ),
+            max_streams_per_client=int(
+                reader.number("RELAY_MAX_STREAMS_PER_CLIENT", 50, low=1, high=100_000, whole=True)
             ),
         )
         reader.raise_if_any()

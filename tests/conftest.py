@@ -55,6 +55,8 @@ class RelayServer:
             "RELAY_POLL_INTERVAL": "0.1",
             "RELAY_HEARTBEAT_INTERVAL": "1",
             "RELAY_LOG_LEVEL": "INFO",
+            # Tests create predictions back to back from one address; the abuse tests set the limit they test.
+            "RELAY_RATE_LIMIT": "100000/minute",
             **env,
         }
         self.env.pop("REPLICATE_API_TOKEN", None) if "REPLICATE_API_TOKEN" not in env else None

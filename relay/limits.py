@@ -1,0 +1,162 @@
+"""How much one client may ask of Relay: predictions created per minute, streams held open.
+
+Both limits count per *client address*: `request.remote_addr`, which is the
+socket's peer unless RELAY_TRUSTED_PROXIES lets ProxyFix (security.py) take it
+from X-Forwarded-For. An IPv6 client counts by its /64, since one host is
+usually handed a whole /64 and could otherwise pick a fresh address per request.
+
+- Creations go through Flask-Limiter with a moving window (no burst of twice
+  the limit at a window's edge), in memory, or in Redis when REDIS_URL is set
+  so that every worker shares one count. Routes opt in with `@creation_limited`;
+  the limiter itself is built per app in `init_app`, so no state outlives an app.
+- Open streams are counted in this process by `StreamSlots`: a slot is taken
+  before a stream starts and given back when its generator ends.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, request
+from flask_limiter import Limiter, RateLimitExceeded
+
+from .config import Settings
+from .errors import RateLimited, error_response
+
+__all__ = ["StreamSlot", "StreamSlots", "client_key", "creation_limited", "init_app", "stream_slot"]
+
+log = logging.getLogger(__name__)
+
+CREATE_SCOPE = "create"
+_MARK = "_relay_creation_limited"
+_SLOTS = "relay.stream_slots"
+# How long a client turned away for holding too many streams should wait: about
+# the time a dead connection of theirs takes to be noticed (one heartbeat).
+_STREAM_RETRY_SECONDS = 15
+
+View = TypeVar("View", bound=Callable[..., object])
+
+
+def client_key() -> str:
+    """The address a request counts against: the IPv4 address, or the IPv6 /64."""
+    address = request.remote_addr or ""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def creation_limited(view: View) -> View:
+    """Mark a view as creating predictions: all such views share RELAY_RATE_LIMIT per client."""
+    setattr(view, _MARK, True)
+    return view
+
+
+class StreamSlot:
+    """One open stream of one client; `release` is safe to call more than once."""
+
+    def __init__(self, slots: StreamSlots, client: str) -> None:
+        self._slots = slots
+        self._client = client
+        self._released = False
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._slots._give_back(self._client)
+
+
+class StreamSlots:
+    """Open streams per client in this process, at most `per_client` each."""
+
+    def __init__(self, per_client: int) -> None:
+        self.per_client = per_client
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, client: str) -> StreamSlot:
+        """A slot for one more stream, or RateLimited (429 too_many_streams) at the cap."""
+        with self._lock:
+            held = self._held.get(client, 0)
+            if held >= self.per_client:
+                raise RateLimited(
+                    f"Your address already has {held} streams open, the most allowed. Close one (or follow "
+                    "several predictions on one stream with /api/events) and try again.",
+                    code="too_many_streams", retry_after=_STREAM_RETRY_SECONDS)
+            self._held[client] = held + 1
+        return StreamSlot(self, client)
+
+    def held(self, client: str) -> int:
+        return self._held.get(client, 0)
+
+    def _give_back(self, client: str) -> None:
+        with self._lock:
+            left = self._held.get(client, 0) - 1
+            if left > 0:
+                self._held[client] = left
+            else:
+                # Forget the address entirely, so the table holds only clients with open streams.
+                self._held.pop(client, None)
+
+
+def stream_slot() -> StreamSlot:
+    """Take a stream slot for the current request's client (429 when it holds too many)."""
+    slots = current_app.extensions[_SLOTS]
+    assert isinstance(slots, StreamSlots)
+    return slots.acquire(client_key())
+
+
+def _storage_uri(redis_url: str | None) -> str:
+    if redis_url is None:
+        return "memory://"
+    # The `limits` library names Redis over a Unix socket redis+unix://.
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url.removeprefix("unix://")
+    return redis_url
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Rate-limit the views marked `creation_limited` and set up the per-client stream cap.
+
+    Call after the blueprints are registered: the marked views are found in
+    `app.view_functions`.
+    """
+    limiter = Limiter(
+        client_key,
+        storage_uri=_storage_uri(settings.redis_url),
+        strategy="moving-window",
+        key_prefix="relay-limits",
+        # If Redis stops answering, count in this process rather than fail every create.
+        in_memory_fallback_enabled=settings.redis_url is not None,
+        headers_enabled=False,
+    )
+    limiter.init_app(app)
+    limit = limiter.shared_limit(settings.rate_limit, scope=CREATE_SCOPE)
+    for endpoint, view in list(app.view_functions.items()):
+        if getattr(view, _MARK, False):
+            wrapped: Any = limit(view)  # the same view, checked first; Flask-Limiter's types are wider
+            app.view_functions[endpoint] = wrapped
+
+    def rate_limited(error: RateLimitExceeded) -> Response:
+        current = limiter.current_limit
+        wait = current.reset_at - time.time() if current is not None else 60.0
+        seconds = max(1, math.ceil(wait))
+        return error_response(
+            429, "rate_limited",
+            f"Too many predictions from your address (the limit is {error.description}). "
+            f"Try again in {seconds} second{'s' if seconds != 1 else ''}.",
+            retry_after=seconds)
+
+    app.register_error_handler(RateLimitExceeded, rate_limited)
+    app.extensions[_SLOTS] = StreamSlots(settings.max_streams_per_client)

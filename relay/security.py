@@ -1,0 +1,219 @@
+"""What a browser needs to be told, and what Relay must refuse, to be safe on the open internet.
+
+- Proxies: with RELAY_TRUSTED_PROXIES=N, ProxyFix takes the client address and
+  scheme from the last N hops of X-Forwarded-For / X-Forwarded-Proto; with 0
+  those headers are ignored, so nobody can choose the address they are counted as.
+  X-Forwarded-Host is never trusted: the embedded emulator's address is derived
+  from the request, and a forged host must not be able to move it.
+- Cross-site requests: every POST except the signed webhook must come from
+  Relay's own pages, an origin in RELAY_CORS_ORIGINS, or a client that is not
+  a browser (no Origin, no Sec-Fetch-Site). See `cross_site_refusal`.
+- CORS: closed unless RELAY_CORS_ORIGINS lists origins; those may read the API
+  (and its streams) from their pages.
+- Headers on every response: a Content-Security-Policy with no inline script,
+  nosniff, no Referer (stream URLs carry tokens), HSTS over HTTPS, and framing
+  only for /embed, by the origins in RELAY_EMBED_ORIGINS.
+- Logs: the dev server's request lines and gunicorn's error lines name the URL,
+  query string included; a filter blanks the `token` and `watch` values there.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, request
+from werkzeug.datastructures import Headers
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .config import Settings
+from .errors import Forbidden
+
+__all__ = ["SecurityPolicy", "content_security_policy", "cross_site_refusal", "init_app", "redact_tokens"]
+
+# The browser itself vouches for these: the request comes from Relay's own page,
+# or from the person (a typed address, a bookmark).
+_TRUSTED_SITES = frozenset({"same-origin", "none"})
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Server-to-server and signed: Replicate is not a browser and sends no Origin.
+_EXEMPT_ENDPOINTS = frozenset({"api.replicate_webhook"})
+_REPLICATE_IMAGES = ("https://replicate.delivery", "https://*.replicate.delivery")
+_TOKEN_QUERY = re.compile(r"\b(token|watch)=[^&\s\"']+")
+_HSTS = "max-age=31536000"
+
+
+def content_security_policy(path: str, *, embed_origins: Iterable[str] = (),
+                            image_origins: Iterable[str] = ()) -> str:
+    """The CSP for a response to `path`: only /embed may be framed, by RELAY_EMBED_ORIGINS."""
+    if path == "/embed":
+        ancestors = " ".join(["'self'", *embed_origins])
+    else:
+        ancestors = "'none'"
+    images = " ".join(["'self'", "data:", *_REPLICATE_IMAGES, *image_origins])
+    return (f"default-src 'self'; img-src {images}; script-src 'self'; style-src 'self'; "
+            f"connect-src 'self'; frame-ancestors {ancestors}; base-uri 'none'; form-action 'self'")
+
+
+def _origin(url: str) -> str | None:
+    """scheme://host[:port] of a URL, lower-case, default port dropped; None if it has none."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    default = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
+
+
+def cross_site_refusal(headers: Headers | Mapping[str, str], own_origins: Collection[str],
+                       allowed_origins: Collection[str]) -> str | None:
+    """Why a state-changing request must be refused as cross-site, or None to let it through.
+
+    The rule, in order:
+    1. an Origin listed in RELAY_CORS_ORIGINS is let through (its pages are trusted);
+    2. Sec-Fetch-Site `same-origin` or `none` is let through: the browser vouches;
+       any other value (`cross-site`, and `same-site`, since a sibling subdomain
+       may host someone else's content) is refused;
+    3. without Sec-Fetch-Site (older browsers), an Origin must be Relay's own;
+    4. with neither header the client is not a browser acting for a visitor
+       (curl, a server): let through, since no visitor's browser can be tricked into it.
+    """
+    origin = headers.get("Origin")
+    normalized = _origin(origin) if origin else None
+    if normalized is not None and normalized in allowed_origins:
+        return None
+    site = headers.get("Sec-Fetch-Site")
+    if site is not None:
+        if site.strip().lower() in _TRUSTED_SITES:
+            return None
+        return f"Sec-Fetch-Site is {site[:40]!r}"
+    if origin is None:
+        return None
+    if normalized is not None and normalized in own_origins:
+        return None
+    return f"Origin {origin[:100]!r} is not this site"
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityPolicy:
+    """The parts of the settings the checks and headers need, worked out once."""
+
+    cors_origins: frozenset[str]
+    embed_origins: tuple[str, ...]
+    image_origins: tuple[str, ...]
+    public_origin: str | None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SecurityPolicy:
+        images: list[str] = []
+        if settings.replicate_base_url:
+            # A Replicate-compatible API elsewhere (a standalone emulator) serves its outputs itself.
+            upstream = _origin(settings.replicate_base_url)
+            if upstream is not None and upstream != "https://api.replicate.com":
+                images.append(upstream)
+        public = _origin(settings.public_url) if settings.public_url else None
+        return cls(frozenset(o for o in map(_origin, settings.cors_origins) if o),
+                   settings.embed_origins, tuple(images), public)
+
+    def own_origins(self) -> set[str]:
+        """Relay's origin as this request reached it (after ProxyFix), and RELAY_PUBLIC_URL's."""
+        origins = {o for o in (_origin(request.host_url), self.public_origin) if o}
+        return origins
+
+    def cors_origin(self) -> str | None:
+        """The request's Origin when RELAY_CORS_ORIGINS allows it (exactly as sent), else None."""
+        origin = request.headers.get("Origin")
+        if origin and _origin(origin) in self.cors_origins:
+            return origin
+        return None
+
+
+def redact_tokens(text: str) -> str:
+    """`text` with the values of `token=` and `watch=` query parameters blanked."""
+    return _TOKEN_QUERY.sub(r"\1=[redacted]", text)
+
+
+class _RedactTokens(logging.Filter):
+    """Blanks URL tokens in records of loggers Relay does not own (werkzeug, gunicorn)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_tokens(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_tokens(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {k: redact_tokens(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        return True
+
+
+def _install_log_redaction() -> None:
+    # werkzeug: the dev server's request line; gunicorn.error: "Error handling request <uri>";
+    # gunicorn.access: its format leaves the query out, but a custom one might not.
+    for name in ("werkzeug", "gunicorn.error", "gunicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactTokens) for f in logger.filters):
+            logger.addFilter(_RedactTokens())
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Trust exactly the configured proxies, refuse cross-site writes, answer CORS, set headers."""
+    policy = SecurityPolicy.from_settings(settings)
+    hops = settings.trusted_proxies
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
+                                x_host=0, x_port=0, x_prefix=0)
+    _install_log_redaction()
+
+    @app.before_request
+    def _guard() -> Response | None:
+        if request.method == "OPTIONS" and request.path.startswith("/api/") \
+                and "Access-Control-Request-Method" in request.headers:
+            return _preflight(policy)
+        if request.method in _UNSAFE_METHODS and request.endpoint is not None \
+                and request.endpoint not in _EXEMPT_ENDPOINTS:
+            reason = cross_site_refusal(request.headers, policy.own_origins(), policy.cors_origins)
+            if reason is not None:
+                raise Forbidden(f"Cross-site requests are refused ({reason}): start predictions from "
+                                "this site's own pages, or ask its owner to allow your origin.",
+                                code="cross_site")
+        return None
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        headers = response.headers
+        headers["Content-Security-Policy"] = content_security_policy(
+            request.path, embed_origins=policy.embed_origins, image_origins=policy.image_origins)
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["Referrer-Policy"] = "no-referrer"
+        if request.path != "/embed":
+            headers["X-Frame-Options"] = "DENY"  # for browsers that predate frame-ancestors
+        if request.is_secure:
+            headers["Strict-Transport-Security"] = _HSTS
+        if request.path.startswith("/api/"):
+            origin = policy.cors_origin()
+            if origin is not None:
+                headers["Access-Control-Allow-Origin"] = origin
+                headers["Access-Control-Expose-Headers"] = "Retry-After"
+            if policy.cors_origins:
+                headers.add("Vary", "Origin")  # the answer depends on who asks: caches must not mix them
+        return response
+
+
+def _preflight(policy: SecurityPolicy) -> Response:
+    """The answer to a CORS preflight: permission for listed origins, none for others."""
+    response = Response(status=204)
+    origin = policy.cors_origin()
+    if origin is not None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type, Last-Event-ID"
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
