@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from . import api, errors, limits, logs, pages, security
 from .config import ConfigError, Settings
+from .errors import NotFound
 from .service import RelayService
 from .upstream import Upstream
 
@@ -94,6 +96,15 @@ def _instance_secret(instance: Path) -> str:
     return key
 
 
+def _from_loopback() -> bool:
+    """True when the TCP peer (not a forwarded address) is this machine."""
+    peer = request.environ.get("relay.socket_peer", request.environ.get("REMOTE_ADDR", ""))
+    try:
+        return ipaddress.ip_address(str(peer)).is_loopback
+    except ValueError:
+        return False
+
+
 def _mount_emulator(app: Flask, settings: Settings, upstream: Upstream) -> None:
     """Serve the emulator at /emulator and point the client at it on the first request.
 
@@ -108,6 +119,10 @@ def _mount_emulator(app: Flask, settings: Settings, upstream: Upstream) -> None:
     emulator = create_emulator(state_dir, faults_enabled=settings.emulator_faults)
 
     def forward_to_emulator(subpath: str = "") -> WerkzeugResponse:
+        # Only the app itself (over loopback) may use the emulator's API; browsers
+        # need only its output files. Otherwise anyone could run emulated work here.
+        if not subpath.startswith("files/") and not _from_loopback():
+            raise NotFound("There is nothing at this address.")
         environ = dict(request.environ)
         environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + "/emulator"
         environ["PATH_INFO"] = environ.get("PATH_INFO", "")[len("/emulator"):] or "/"

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
@@ -31,6 +32,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Settings
 from .errors import Forbidden
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 __all__ = ["SecurityPolicy", "content_security_policy", "cross_site_refusal", "init_app", "redact_tokens"]
 
@@ -163,13 +167,46 @@ def _install_log_redaction() -> None:
             logger.addFilter(_RedactTokens())
 
 
+def _trust_proxies(app: Flask, hops: int) -> None:
+    """Take the client address and scheme from the last `hops` proxies, as ProxyFix does.
+
+    ProxyFix is not wrapped around the app: a WSGI wrapper adds a frame to every
+    request's deepest call path, which every idle stream's greenlet then keeps
+    (about 4 KB a stream, bench/idle_streams.py). Its logic runs here instead, on
+    a copy of the environ, before any other hook reads the address or scheme.
+    """
+    fixer = ProxyFix(_capture_environ, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
+
+    @app.before_request
+    def _from_trusted_proxies() -> None:
+        environ = dict(request.environ)
+        request.environ.setdefault("relay.socket_peer", environ.get("REMOTE_ADDR"))
+        fixer(environ, _no_start_response)
+        request.remote_addr = environ.get("REMOTE_ADDR")
+        request.scheme = environ.get("wsgi.url_scheme", request.scheme)
+        request.environ["REMOTE_ADDR"] = request.remote_addr
+        request.environ["wsgi.url_scheme"] = request.scheme
+
+
+def _capture_environ(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    return []
+
+
+def _no_start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None,
+                       /) -> Callable[[bytes], object]:
+    return _discard
+
+
+def _discard(data: bytes) -> object:
+    return None
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     """Trust exactly the configured proxies, refuse cross-site writes, answer CORS, set headers."""
     policy = SecurityPolicy.from_settings(settings)
     hops = settings.trusted_proxies
     if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
-                                x_host=0, x_port=0, x_prefix=0)
+        _trust_proxies(app, hops)
     _install_log_redaction()
 
     @app.before_request

@@ -175,3 +175,4 @@ class RelayService:
         self.watchers.close()
         self.token_streams.closing = True
         self.hub.close()
+        self.upstream.close()

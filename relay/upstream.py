@@ -98,6 +98,13 @@ class Upstream:
         if self._observe is not None:
             self._observe(endpoint, "ok")
 
+    def close(self) -> None:
+        """Close pooled connections (at shutdown: idle keep-alives would hold the worker open)."""
+        with self._lock:
+            if self._client is not None:
+                self._client._client.close()  # private: see http_client()
+                self._client = None
+
     def http_client(self) -> httpx.Client:
         """The client's own httpx client (auth, base URL, timeouts), for reading output streams."""
         return self.client._client  # private: the replicate client has no public accessor

@@ -384,3 +384,21 @@ def test_tokens_never_reach_the_dev_server_logs(tmp_path: Path) -> None:
     for token in tokens:
         assert token not in log  # ...without their tokens
     assert "watch=[redacted]" in log
+
+
+def test_embedded_emulator_api_is_for_the_app_only(tmp_path: Path) -> None:
+    """Only the app itself (a loopback peer) may use the embedded emulator's API; anyone may fetch its files."""
+    from relay import create_app
+
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "k" * 32})
+    client = app.test_client()
+    outside = {"REMOTE_ADDR": "203.0.113.7"}
+    api = client.get("/emulator/v1/predictions", environ_base=outside)
+    assert api.status_code == 404 and api.json == {
+        "success": False, "code": "not_found", "error": "There is nothing at this address."}
+    # The same request from loopback reaches the emulator (which wants a token: its own 401).
+    inside = client.get("/emulator/v1/predictions", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert inside.status_code == 401 and inside.content_type.startswith("application/problem+json")
+    # Output files are the emulator's to answer for anyone (here: an unknown file, its own 404).
+    files = client.get("/emulator/files/nope/output.png", environ_base=outside)
+    assert files.status_code == 404 and files.content_type.startswith("application/problem+json")
