@@ -18,6 +18,7 @@ from .limits import creation_limited, stream_slot
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .service import RelayService
 from .streams import split_id
+from .tokens import Purpose
 from .validation import parse_create_request
 
 __all__ = ["bp"]
@@ -84,14 +85,8 @@ def create_prediction() -> tuple[Response, int]:
     return jsonify(answer), 201
 
 
-def _granted_id(prediction_id: str, purpose: str) -> str:
-    token = request.args.get("token")
-    service = _service()
-    if purpose == "cancel":
-        granted = service.signer.grants(token, "cancel", prediction_id)
-    else:
-        granted = service.signer.grants(token, "stream", prediction_id)
-    if not granted:
+def _granted_id(prediction_id: str, purpose: Purpose) -> str:
+    if not _service().signer.grants(request.args.get("token"), purpose, prediction_id):
         raise Forbidden("This link is not valid for that prediction (wrong, expired or missing token).")
     return prediction_id
 
