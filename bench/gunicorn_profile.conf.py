@@ -3,7 +3,8 @@
 Whenever a `<name>.request` file appears in $BENCH_PROFILE_DIR, the worker
 writes `<name>.snapshot` (tracemalloc, when PYTHONTRACEMALLOC is set) and
 `<name>.json` (garbage collector and pymalloc figures), so a profiler outside
-can compare the heap before and after it opens streams.
+can compare the heap before and after it opens streams. A request named
+`trim…` instead calls glibc's malloc_trim(0) (bench/churn.py --trim).
 
 With BENCH_DEPTH_PROBE=1 a profile hook also records the deepest Python call
 chain seen (as slots of CPython's per-greenlet frame stack, which keeps every
@@ -39,6 +40,15 @@ def post_worker_init(worker):
     def snapshots_on_request():
         while worker.alive:
             for request in folder.glob("*.request"):
+                if request.stem.startswith("trim"):
+                    # Hand glibc's free heap memory back to the system: what RSS drops by was
+                    # free but kept, not in use.
+                    import ctypes
+
+                    trimmed = ctypes.CDLL("libc.so.6").malloc_trim(0)
+                    request.with_suffix(".json").write_text(json.dumps({"malloc_trim": trimmed}))
+                    request.unlink()
+                    continue
                 if tracemalloc.is_tracing():
                     tracemalloc.take_snapshot().dump(str(request.with_suffix(".snapshot")))
                 figures = {"gc_counts": gc.get_count(), "tracked_objects": len(gc.get_objects()),

@@ -13,19 +13,17 @@ is measured the same way under the same gunicorn settings in the same run.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import psutil
 from results import machine, progress, summarize, write_json
-from servers import PYTHON, Gunicorn, StandaloneEmulator, relay_env
+from servers import ClientProcess, Gunicorn, StandaloneEmulator, relay_env
 
 HERE = Path(__file__).resolve().parent
 RESULT_FILE = "bench-idle-streams.json"
@@ -33,35 +31,14 @@ BAR_KB = 20.0  # Relay must stay at or under this many KB of RSS per idle stream
 HEARTBEAT = "50"  # seconds: longer than a measurement, so streams stay silent
 
 
-class Clients:
+class Clients(ClientProcess):
     """A `clients.py idle` process: opens streams on command and holds them."""
 
-    def __init__(self, url: str) -> None:
-        self.process = subprocess.Popen([PYTHON, str(HERE / "clients.py"), "idle", "--url", url],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    def __init__(self, url: str, mode: str = "idle") -> None:
+        super().__init__(mode, "--url", url)
 
-    def _command(self, line: str) -> dict[str, Any]:
-        stdin: IO[str] | None = self.process.stdin
-        assert stdin is not None and self.process.stdout is not None
-        stdin.write(line + "\n")
-        stdin.flush()
-        answer = self.process.stdout.readline()
-        if not answer:
-            raise RuntimeError(f"the client process ended during `{line}`")
-        result: dict[str, Any] = json.loads(answer)
-        return result
-
-    def open(self, count: int, concurrency: int = 100) -> dict[str, Any]:
-        return self._command(f"open {count} {concurrency}")
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            try:
-                self._command("close")
-                self.process.wait(30)
-            except (RuntimeError, OSError, subprocess.TimeoutExpired):
-                self.process.kill()
-                self.process.wait(5)
+    def open(self, count: int, concurrency: int = 100, wait: bool = True) -> dict[str, Any]:
+        return self.command(f"open {count} {concurrency}" + ("" if wait else " nowait"))
 
 
 def rss(worker: psutil.Process, samples: int = 5, pause: float = 0.2) -> dict[str, int]:

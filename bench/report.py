@@ -31,55 +31,84 @@ def _machine(result: dict[str, Any]) -> str:
             f"```\n$ free -h\n{m['free_h']}\n```")
 
 
+_UPSTREAM_LABELS = {"relay": "Relay, polling (one watcher per prediction)",
+                    "relay_webhook": "Relay, webhooks (polling only as a safety net)",
+                    "seed": "seed (each subscriber polls)"}
+
+
 def _upstream_section(r: dict[str, Any]) -> str:
     s = r["settings"]
-    low, high = min(s["subscribers"]), max(s["subscribers"])
+    designs = s.get("designs", ["relay", "seed"])
+    counts = s["subscribers"]
+    low, high = min(counts), max(counts)
     t, ratios = r["table"], r["ratios"]
     rows = []
-    for design, label in (("relay", "Relay (one watcher per prediction)"),
-                          ("seed", "seed (each subscriber polls)")):
-        for count in s["subscribers"]:
+    for design in designs:
+        for count in counts:
             row = t[f"{design}({count})"]
             runs = ", ".join(str(v) for v in row["runs"])
-            rows.append(f"| {label} | {count} | **{row['mean']:.1f}** | {row['median']:g} | "
-                        f"{row['min']}–{row['max']} | {runs} |")
+            rows.append(f"| {_UPSTREAM_LABELS.get(design, design)} | {count:,} | **{row['mean']:.1f}** | "
+                        f"{row['median']:g} | {row['min']}–{row['max']} | {runs} |")
     ratio_rows = []
     for key, value in ratios.items():
-        name = key.replace("relay", "Relay").replace("/", " / ")
-        if key == f"relay({high})/relay({low})":
+        name = key.replace("relay_webhook", "Relay-webhooks").replace("relay", "Relay").replace("/", " / ")
+        if key.endswith(f"({high})/relay({low})") or key.endswith(f"({high})/relay_webhook({low})"):
             name += f" (bar: ≤ {r['bar']['relay_high_over_low_max']})"
         ratio_rows.append(f"| {name} | **{value['mean']:.2f}** | {value['median']:.2f} |")
-    demand = t[f"seed({low})"]["mean"] * high / low
-    ratio_rows.append(f"| seed demand: {high} × seed({low}) per subscriber, / Relay({high}) "
-                      f"| {demand / t[f'relay({high})']['mean']:.0f} | |")
-    flat = ratios[f"relay({high})/relay({low})"]
-    seed_high = ratios[f"seed({high})/relay({high})"]["mean"]
+    bar_values = r["bar"].get("values") or {"relay": ratios[f"relay({high})/relay({low})"]["mean"]}
     verdict = "meets" if r["bar"]["met"] else "**misses**"
-    per_subscriber = sorted({g for run in r["runs"] if run["design"] == "seed" and run["subscribers"] == high
-                             for g in (run["gets_per_subscriber"]["min"], run["gets_per_subscriber"]["max"])})
-    seed_low_each = t[f"seed({low})"]["median"] / low
+    bar_text = "; ".join(f"{_UPSTREAM_LABELS[d].split(' (')[0]}: {v:.2f}" for d, v in bar_values.items())
+    seed_text = ""
+    if "seed" in designs:
+        per_subscriber = sorted({g for run in r["runs"] if run["design"] == "seed" and run["subscribers"] == high
+                                 for g in (run["gets_per_subscriber"]["min"], run["gets_per_subscriber"]["max"])})
+        seed_low_each = t[f"seed({low})"]["median"] / low
+        demand = t[f"seed({low})"]["mean"] * high / low
+        seed_high = ratios[f"seed({high})/relay({high})"]["mean"]
+        spread = (f"between {per_subscriber[0]} and {per_subscriber[-1]}" if len(per_subscriber) > 1
+                  else f"{per_subscriber[0]}")
+        seed_text = f"""
+The seed's traffic grows with the number of subscribers: at {high:,} subscribers it is
+{seed_high:,.0f} times Relay's (polling). Even that understates the design's demand. A lone seed
+subscriber polled {seed_low_each:g} times; with {high:,} subscribers each one managed {spread}
+polls, because the one worker serving the emulator could not answer them all every
+{s['poll_interval']} s on this machine, so each poll took longer and fewer fit into the
+prediction's lifetime. An upstream that kept up would get about {demand:,.0f} GETs for one
+prediction ({high:,} × seed({low})).
+"""
+    webhook_text = ""
+    if "relay_webhook" in designs:
+        w_low, w_high = t[f"relay_webhook({low})"], t[f"relay_webhook({high})"]
+        webhook_text = f"""
+In webhook mode the emulator pushes every state to Relay, so the watcher polls only before the
+first push and then waits for `RELAY_WEBHOOK_RECONCILE` (30 s) of silence, which never comes in a
+prediction this short: {w_low['mean']:.1f} GETs with {low} subscriber, {w_high['mean']:.1f} with
+{high:,}.
+"""
     inp = s["input"]
     return f"""## Upstream requests per prediction
 
 **What.** The number of `GET /v1/predictions/<id>` requests the upstream API receives for one
-prediction while {low} or {high} browsers follow it, for Relay and for the seed's design.
+prediction while {", ".join(f"{c:,}" for c in counts)} browsers follow it: Relay polling, Relay
+taking webhooks, and the seed's design.
 
-**How.** One Relay server (`gunicorn -k gevent -w 1 -c gunicorn.conf.py wsgi:app`,
-`RELAY_POLL_INTERVAL={s['poll_interval']}`, `RELAY_EMULATOR_FAULTS=1`) on its embedded emulator.
-Each run creates one `relay/image-demo` prediction (`steps={inp['steps']}`,
+**How.** Two Relay servers (`gunicorn -k gevent -w 1 -c gunicorn.conf.py wsgi:app`,
+`RELAY_POLL_INTERVAL={s['poll_interval']}`, `RELAY_EMULATOR_FAULTS=1`) on their embedded
+emulators; the second has `RELAY_PUBLIC_URL` set to its own address, so its emulator delivers
+signed webhooks to it. Each run creates one `relay/image-demo` prediction (`steps={inp['steps']}`,
 `step_delay={inp['step_delay']}`, `boot_delay={inp['boot_delay']}`), which takes about
 {t[f'relay({low})']['prediction_seconds_median']:.1f} s from start to end.
 - *Relay*: a separate gevent process (`bench/clients.py follow`) creates the prediction with
   `POST /api/predictions`, then opens N SSE streams on its `stream_url` at once (httpx + httpx-sse)
   and reads each one to `event: done`.
 - *Seed* (baseline): `bench/clients.py poll` reproduces the seed's design. It creates the
-  prediction directly on the same emulator, and N greenlets each poll
+  prediction directly on the emulator, and N greenlets each poll
   `GET /emulator/v1/predictions/<id>` through the `replicate` client every {s['poll_interval']} s
   until the prediction is terminal.
 
 The count comes from the emulator's own request log for that prediction id
 (`GET /emulator/_emulator/stats`), so it includes every GET from any source. Runs are
-interleaved (Relay {low}, seed {low}, Relay {high}, seed {high}) and repeated {s['repeats']} times.
+interleaved (every design at 1 subscriber, then at 10, …) and repeated {s['repeats']} times.
 
 | design | subscribers | GETs (mean) | median | min–max | runs |
 |---|---:|---:|---:|---:|---|
@@ -89,32 +118,24 @@ interleaved (Relay {low}, seed {low}, Relay {high}, seed {high}) and repeated {s
 |---|---:|---:|
 {chr(10).join(ratio_rows)}
 
-**Result.** Relay {verdict} the bar: Relay({high}) / Relay({low}) = {flat['mean']:.2f} (means;
-{flat['median']:.2f} for medians). One watcher polls each prediction and the hub fans the
-events out, so Relay's upstream traffic does not depend on how many browsers watch. Its count
-still varies by a GET or a few from run to run (the min–max column), whatever the number of
-subscribers. The poll
-interval has ±10% jitter and stretches while the state does not change (the boot phase), so
-where the polls fall against the prediction's phases differs from run to run. The bar is
-therefore judged on means over {s['repeats']} runs; a ratio of medians of numbers this small
-moves in steps of about 0.1.
+![GETs per prediction against subscribers](bench-upstream-requests.png)
 
-The seed's traffic grows with the number of subscribers: at {high} subscribers it is
-{seed_high:.0f} times Relay's. Even that figure understates the design's demand. Each seed
-subscriber made {", ".join(str(g) for g in per_subscriber)} polls in these runs, against
-{seed_low_each:g} for a lone subscriber. In the runs with the fewest polls, the one worker
-serving the emulator could not answer {high} pollers every {s['poll_interval']} s on this
-machine, so each poll took longer and fewer of them fit into the prediction's lifetime. An
-upstream that kept up would get about {demand:.0f} GETs (the "seed demand" row). With
-one subscriber the two designs are close (seed({low}) / Relay({low}) =
-{ratios[f'seed({low})/relay({low})']['mean']:.2f}): Relay polls a little less because of the
-stretched interval.
-
+**Result.** Relay {verdict} the bar (GETs with {high:,} subscribers / with {low}, ≤ {BAR_FLAT_TEXT}): {bar_text}
+(means over {s['repeats']} runs). One watcher follows each prediction and the hub fans the events
+out, so Relay's upstream traffic does not depend on how many browsers watch. Its count still
+varies by a GET or so from run to run whatever the number of subscribers: the poll interval has
+±10% jitter and stretches while the state does not change (the boot phase), so where the polls
+fall against the prediction's phases differs from run to run; a ratio of medians of numbers this
+small moves in steps of about 0.1, hence the means.
+{webhook_text}{seed_text}
 ```sh
 {r['command'].strip()}
 ```
 (about {r['duration_s']:.0f} s here; raw results in `docs/bench-upstream-requests.json`)
 """
+
+
+BAR_FLAT_TEXT = "1.1"
 
 
 _LABELS = {
@@ -212,8 +233,10 @@ def _idle_explanation(r: dict[str, Any]) -> str:
         + (", one 4 KiB page." if one_page else ".")
     )
     if abs(mount_relay) < 1:
-        relay_text = (f"For Relay, the mount makes no difference in this run ({kb['relay']:.2f} KB with the "
-                      f"embedded emulator, {kb['relay_external_upstream']:.2f} KB without it).")
+        relay_text = (f"Relay reaches its embedded emulator through a route, not a dispatcher around the app, "
+                      f"so the emulator costs its streams nothing in this run ({kb['relay']:.2f} KB with the "
+                      f"embedded emulator, {kb['relay_external_upstream']:.2f} KB with the upstream in another "
+                      "process).")
     else:
         relay_text = (
             f"Relay pays the same: {kb['relay']:.2f} KB per stream with the embedded emulator, which "
@@ -255,29 +278,47 @@ connection's deepest chain:
 
 
 def write_report() -> Path:
-    upstream, idle = _load(UPSTREAM), _load(IDLE)
+    import sections
+
+    benchmarks = [
+        ("bench-push-latency.json", sections.push_latency),
+        ("bench-alternatives.json", sections.alternatives),
+        ("bench-churn.json", sections.churn),
+        ("bench-ttfb.json", sections.ttfb),
+        (UPSTREAM.name, _upstream_section),
+        (IDLE.name, _idle_section),
+    ]
     parts = ["""# Benchmarks
 
-Two benchmarks of Relay's design. Each one runs a baseline side by side with Relay in the same
-script and run, and reports ratios. Everything runs on 127.0.0.1 with no token and no network.
-The scripts live in `bench/` and write their raw results to `docs/bench-*.json`; this page is
-generated from those files by `bench/report.py`.
+Benchmarks of Relay's design. Each one measures a baseline side by side with Relay in the same
+script and run, and reports ratios to it. Everything runs on 127.0.0.1 with no token and no
+network. The scripts live in `bench/`, print their numbers with a progress bar, and write their
+raw results to `docs/bench-*.json` and a plot to `docs/bench-*.png`; this page is generated from
+those files by `bench/report.py`.
 
 Reproduce (from the repository root, with Relay's requirements and `bench/requirements.txt`
-installed):
+installed, and `redis-server` on the PATH for the Flask-SSE baseline):
 
 ```sh
-/work/venv/bin/python bench/upstream_requests.py   # upstream GETs per prediction, ~2.5 min
-/work/venv/bin/python bench/idle_streams.py        # RSS per idle stream, ~2-3 min
+/work/venv/bin/python bench/push_latency.py        # polling vs webhooks: latency, GETs, ~4 min
+/work/venv/bin/python bench/alternatives.py        # vs sse-starlette and Flask-SSE: memory, fan-out, ~8 min
+/work/venv/bin/python bench/churn.py               # 20,000 connect/resume/disconnect cycles, ~5 min
+/work/venv/bin/python bench/ttfb.py                # time to first byte, ~2 min
+/work/venv/bin/python bench/upstream_requests.py   # upstream GETs vs subscribers, ~6 min
+/work/venv/bin/python bench/idle_streams.py        # RSS per idle stream vs the naive design, ~3 min
 /work/venv/bin/python bench/stream_memory.py       # diagnostic: where a stream's memory goes
+/work/venv/bin/python bench/report.py              # rewrite this page from the JSON files
 ```
 
-The machine is shared and noisy: 2 cores, with other test suites often running at the same time.
-Relay's counts of upstream requests barely depend on that, and memory per stream stays within
-about 0.1 KB between runs. The seed's request count with 100 subscribers does depend on it
-(see below). Timings are not compared.
+The machine is shared and noisy: 2 cores, 24 GB, with other test suites often running at the
+same time. Memory per stream and upstream request counts barely depend on that; latencies do,
+mostly in their tails. So every benchmark repeats its measurement, interleaves the designs it
+compares (a noisy moment hits all of them alike) and reports medians with their spread; latency
+tails are pooled over all repeats. Each section ends with the machine's facts at the time of
+its run.
 """]
-    for result, section in ((upstream, _upstream_section), (idle, _idle_section)):
+    for name, section in benchmarks:
+        result = _load(DOCS / name)
         if result is not None:
             parts.append(section(result))
             parts.append(f"Machine for this run: {_machine(result)}\n")

@@ -20,8 +20,56 @@ DOCS = ROOT / "docs"
 
 
 def progress(message: str) -> None:
-    """A one-line progress indicator on stderr (stdout keeps the numbers)."""
-    print(f"  .. {message}", file=sys.stderr, flush=True)
+    """A one-line progress message on stderr (stdout keeps the numbers), above any progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(f"  .. {message}", file=sys.stderr)
+
+
+def bar(total: int, desc: str, unit: str = "it") -> Any:
+    """A tqdm progress bar on stderr for `total` steps of a benchmark."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=True)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) with linear interpolation between the closest ranks."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    rank = (len(ordered) - 1) * q / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
+    """p50, p90, p99, max and mean of latencies, in milliseconds."""
+    return {"n": len(seconds), "p50_ms": percentile(seconds, 50) * 1000, "p90_ms": percentile(seconds, 90) * 1000,
+            "p99_ms": percentile(seconds, 99) * 1000, "max_ms": max(seconds) * 1000,
+            "mean_ms": statistics.fmean(seconds) * 1000}
+
+
+def save_plot(figure: Any, name: str) -> Path:
+    """Write a matplotlib figure as docs/<name> (PNG) and close it."""
+    import matplotlib.pyplot as plt
+
+    path = DOCS / name
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (no display on the benchmark machine)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def machine() -> dict[str, Any]:
@@ -40,6 +88,11 @@ def machine() -> dict[str, Any]:
         "flask": _version("flask"),
         "httpx": _version("httpx"),
         "replicate": _version("replicate"),
+        "uvicorn": _version("uvicorn"),
+        "sse_starlette": _version("sse-starlette"),
+        "flask_sse": _version("flask-sse"),
+        "redis_py": _version("redis"),
+        "redis_server": _redis_server_version(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "git": _git_state(),
     }
@@ -52,6 +105,14 @@ def _version(package: str) -> str:
         return version(package)
     except PackageNotFoundError:
         return "not installed"
+
+
+def _redis_server_version() -> str:
+    try:
+        out = subprocess.run(["redis-server", "--version"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return "not installed"
+    return next((part.split("=", 1)[1] for part in out.split() if part.startswith("v=")), out.strip())
 
 
 def _git_state() -> dict[str, Any]:

@@ -6,6 +6,7 @@ that a baseline and Relay differ only in the code they serve.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -17,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -25,8 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 SECRET = "bench-secret-key-0123456789abcdefghijklmnop"
 
-# Open files we ask for, for gunicorn and for the client processes (the hard limit caps it).
-WANTED_FILES = 16384
+# Open files we ask for, for gunicorn and for the client processes (the hard limit caps it:
+# 20,000 on the benchmark machine, which is what bounds streams per process).
+WANTED_FILES = 65536
 
 
 def raise_file_limit(wanted: int = WANTED_FILES) -> int:
@@ -48,7 +51,8 @@ class Gunicorn:
     """`gunicorn -k gevent -w 1 -c gunicorn.conf.py <app>` on 127.0.0.1, output to a log file."""
 
     def __init__(self, app: str, env: Mapping[str, str], *, workers: int = 1,
-                 health_path: str = "/healthz", config: Path = ROOT / "gunicorn.conf.py") -> None:
+                 health_path: str = "/healthz", config: Path = ROOT / "gunicorn.conf.py",
+                 public_url_to_self: bool = False) -> None:
         self.app = app
         self.config = config
         self.port = free_port()
@@ -62,8 +66,13 @@ class Gunicorn:
             "PYTHONUNBUFFERED": "1",
             "SECRET_KEY": SECRET,
             "RELAY_INSTANCE_PATH": str(self.tmp / "instance"),
+            # Room for thousands of streams in one worker (gunicorn.conf.py reads it).
+            "RELAY_WORKER_CONNECTIONS": str(WANTED_FILES),
             **env,
         }
+        if public_url_to_self:
+            # Webhook mode: the emulator delivers to this very server, as tests/test_webhooks.py does.
+            self.env["RELAY_PUBLIC_URL"] = self.url
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> Gunicorn:
@@ -178,3 +187,175 @@ class StandaloneEmulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class Uvicorn:
+    """`uvicorn <app>` in one process on 127.0.0.1: the ASGI baseline of bench/alternatives.py.
+
+    Same interface as `Gunicorn` where the benchmarks use it (url, worker(), log(), stop()).
+    `worker()` is the uvicorn process itself, which serves every connection.
+    """
+
+    def __init__(self, app: str, env: Mapping[str, str], *, health_path: str = "/healthz") -> None:
+        self.app = app
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.tmp = Path(tempfile.mkdtemp(prefix="relay-bench-uvicorn-"))
+        self.log_path = self.tmp / "uvicorn.log"
+        self.health_path = health_path
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> Uvicorn:
+        raise_file_limit()
+        command = [PYTHON, "-m", "uvicorn", self.app, "--host", "127.0.0.1", "--port", str(self.port),
+                   "--log-level", "warning", "--no-access-log", "--backlog", "4096"]
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"uvicorn exited:\n{self.log()}")
+            try:
+                if httpx.get(self.url + self.health_path, timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"uvicorn did not answer within {timeout} s:\n{self.log()}")
+
+    def worker(self) -> psutil.Process:
+        assert self.process is not None
+        return psutil.Process(self.process.pid)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()  # nothing to drain: measurements are over
+            self.process.wait(timeout)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> Uvicorn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class RedisServer:
+    """A private `redis-server` on a free 127.0.0.1 port: no persistence, room for many clients."""
+
+    def __init__(self, max_clients: int = 19000) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.tmp = Path(tempfile.mkdtemp(prefix="relay-bench-redis-"))
+        self.max_clients = max_clients
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15) -> RedisServer:
+        raise_file_limit()  # redis-server sizes maxclients to the open-file limit it inherits
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        command = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                   "--appendonly", "no", "--dir", str(self.tmp), "--maxclients", str(self.max_clients),
+                   "--loglevel", "warning"]
+        log = (self.tmp / "redis.log").open("wb")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("redis-server exited: " + (self.tmp / "redis.log").read_text())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(64).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"redis-server did not answer within {timeout} s")
+
+    def memory(self) -> psutil.Process:
+        assert self.process is not None
+        return psutil.Process(self.process.pid)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def run_client(*args: str, timeout: float) -> dict[str, Any]:
+    """Run `bench/clients.py <args>` to completion and return the JSON it prints last."""
+    command = [PYTHON, str(ROOT / "bench" / "clients.py"), *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 30, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"client {args[0]} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+class ClientProcess:
+    """A `bench/clients.py <mode>` process that takes one command a line and answers one JSON a line."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen([PYTHON, str(ROOT / "bench" / "clients.py"), *args],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise RuntimeError("the client process ended unexpectedly")
+        result: dict[str, Any] = json.loads(answer)
+        return result
+
+    def send(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def command(self, line: str) -> dict[str, Any]:
+        self.send(line)
+        return self.read()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.command("close")
+                self.process.wait(30)
+            except (RuntimeError, OSError, ValueError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait(5)
+
+    def __enter__(self) -> ClientProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def emulator_stats(server_url: str) -> dict[str, Any]:
+    """The embedded emulator's request counts (RELAY_EMULATOR_FAULTS=1)."""
+    stats: dict[str, Any] = httpx.get(server_url + "/emulator/_emulator/stats", timeout=30).json()
+    return stats
+
+
+def upstream_gets(server_url: str, prediction_id: str) -> int:
+    """GETs the emulator counted for one prediction (from any process)."""
+    return int(emulator_stats(server_url)["per_prediction"].get(prediction_id, {}).get("GET", 0))

@@ -1,0 +1,375 @@
+"""The sections of docs/benchmarks.md for push latency, the alternatives, churn and time to first byte.
+
+Each function takes the JSON a benchmark wrote (docs/bench-*.json) and returns
+Markdown; bench/report.py puts the page together.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def _verdict(met: bool) -> str:
+    return "**met**" if met else "**missed**"
+
+
+def push_latency(r: dict[str, Any]) -> str:
+    s, t, gets, bars = r["settings"], r["table"], r["gets"], r["bars"]
+    labels = {"poll": "polling, emulator-driven (`RELAY_POLL_INTERVAL=1`)",
+              "webhook": "webhooks, emulator-driven (its 0.5 s logs throttle included)",
+              "bench_webhook": "webhooks, deliveries signed and sent by the bench (Relay's own share)"}
+    rows = []
+    for key, label in labels.items():
+        p, per = t[key]["pooled"], t[key]["per_repeat"]
+        p99_range = f"{_ms(per['p99_ms']['min'])}–{_ms(per['p99_ms']['max'])}"
+        rows.append(f"| {label} | {p['n']:,} | **{_ms(p['p50_ms'])}** | {_ms(p['p90_ms'])} | **{_ms(p['p99_ms'])}** | "
+                    f"{_ms(p['max_ms'])} | {_ms(p['mean_ms'])} | {p99_range} |")
+    get_rows = []
+    for mode, label in (("poll", "polling"), ("webhook", "webhooks (emulator-driven)"),
+                        ("bench_webhook", "webhooks (bench-driven)")):
+        g = gets[mode]["per_prediction"]
+        flow = gets[mode].get("during_flow_per_30s")
+        flow_cell = f"{flow['median']:.2f} (max {flow['max']:.2f})" if flow else "–"
+        get_rows.append(f"| {label} | {g['median']:g} | {g['min']:g}–{g['max']:g} | "
+                        f"{', '.join(str(v) for v in gets[mode]['runs'])} | {flow_cell} |")
+    ratio_rows = [f"| {key} | {value:.1f} |" for key, value in r["ratios"].items()]
+    hook, poll, flow = bars["webhook_p99_ms"], bars["poll_mean_ms"], bars["gets_per_30s_while_webhooks_flow"]
+    hook_p99s = t["bench_webhook"]["per_repeat"]["p99_ms"]
+    hook_range = f"{hook_p99s['min']:.1f}–{hook_p99s['max']:.1f}"
+    seconds = s["boot_delay"] + s["steps"] * s["step_delay"]
+    costs = r.get("progress_parse_ms", {})
+    cost_text = ""
+    if costs:
+        cells = ", ".join(f"{int(n):,} lines: {ms:.2f} ms" for n, ms in costs.items())
+        cost_text = f"""
+**What in `relay/` costs time on this path.** A `py-spy` profile of the worker during the
+bench-driven part shows most of its time in writing to sockets and in gunicorn's request
+parsing, as expected, and about a quarter in `relay/progress.py`. `Feed.apply`
+(`relay/feed.py`) turns every upstream answer (each poll, each webhook) into a snapshot with
+`snapshot_from_prediction`, which runs `parse_progress` over the whole log *before* the hub can
+tell that nothing changed. `parse_progress` finds the last bar quickly, then `_stage_heading`
+walks back through every earlier line of the same bar run (up to 1,000 lines), matching each one
+against the bar regexes, to look for a "stage N" heading above the run. Emulator logs print
+one line per step, as Cog models' logs read once split on CR, so the cost per answer grows with
+the step count: {cells} (measured in this run, `progress_parse_ms` in the JSON). At 1,000 steps that
+is about 5 ms of the worker's single core per answer: 100 such predictions polled once a second
+would take half a core for this alone, and it sits on the webhook path before any subscriber is
+woken. Two ways out: stop the walk at the first earlier line that is the same bar (a heading can
+only sit above the run's *first* line, so a run of N lines needs N parses only because the
+walk parses every line of the run; searching the text above the run's start with one `rfind` of
+a line break and one regex would do), or remember per prediction the heading found for a run and
+the log length already parsed, and parse only what was appended.
+"""
+    return f"""## Push latency: polling vs webhooks
+
+**What.** How long a change in a prediction's state takes to reach a browser following it, with
+Relay polling the upstream (`RELAY_POLL_INTERVAL=1`) and with Relay taking Replicate's webhooks
+(`RELAY_PUBLIC_URL` set); and how many upstream GETs each prediction costs in each mode.
+
+**How.** `bench/push_latency.py`, two parts, repeated {s['repeats']} times.
+- *A, end to end (emulator-driven).* Two Relay servers side by side
+  (`gunicorn -k gevent -w 1 -c gunicorn.conf.py wsgi:app`, embedded emulator,
+  `RELAY_EMULATOR_FAULTS=1`), one polling, one with `RELAY_PUBLIC_URL` pointing at itself so that
+  its emulator delivers signed webhooks to it. Each gets {s['predictions']} `relay/image-demo`
+  predictions per repeat (`steps={s['steps']}`, `step_delay={s['step_delay']}`,
+  `boot_delay={s['boot_delay']}`; about {seconds:.0f} s each), followed by one subscriber in another
+  process (`bench/clients.py watch`, httpx-sse), which notes `time.time()` when each snapshot
+  arrives. The emulator's states change at known times: processing starts at `started_at`
+  (= `created_at` + `boot_delay`, carried by the snapshots) and step k ends at
+  `started_at + k × step_delay`. The latency of each change (the start and steps 1–{s['steps']}) is
+  the arrival of the first snapshot showing it (or a later state) minus its due time. In
+  webhook mode the emulator sends a `logs` delivery at most every 0.5 s (as Replicate
+  throttles them) and checks for due events every 0.1 s, so these latencies are mostly the
+  upstream's own pace.
+- *B, Relay's own share (bench-driven).* On the webhook server, a prediction that stays
+  `starting` upstream; the benchmark plays Replicate: it signs {s['deliveries']} successive states
+  (a growing tqdm log, then `succeeded`) with `standardwebhooks` using the secret from
+  `GET /emulator/v1/webhooks/default/secret`, and POSTs them {s['delivery_interval']} s apart over a
+  kept-alive connection, noting `time.time()` right before each request leaves. A subscriber in
+  another process notes the arrival of the snapshot showing that step. Same machine, same clock.
+
+Upstream GETs come from the emulator's request log, sampled every second, so that the GETs
+made while webhooks were flowing (from 0.5 s after `started_at` to the end) can be counted
+apart.
+
+| updates | n | p50 ms | p90 ms | p99 ms | max ms | mean ms | p99 per repeat, ms |
+|---|---:|---:|---:|---:|---:|---:|---:|
+{chr(10).join(rows)}
+
+| upstream GETs per prediction | median | min–max | runs | GETs per 30 s while webhooks flow |
+|---|---:|---:|---|---:|
+{chr(10).join(get_rows)}
+
+| ratio (same run) | value |
+|---|---:|
+{chr(10).join(ratio_rows)}
+
+![Push latency CDFs and GETs per prediction](bench-push-latency.png)
+
+**Result.**
+- Webhook mode, p99 ≤ {hook['bar']:g} ms on loopback: {_verdict(hook['met'])}, {hook['value']:.1f} ms
+  (bench-driven deliveries, all repeats pooled; the median is {t['bench_webhook']['pooled']['p50_ms']:.1f} ms).
+  The per-repeat p99 ranges {hook_range} ms:
+  the slowest 1% are moments when other processes had the machine's two cores (the worker,
+  the subscriber and the sender share them with whatever else runs).
+- Polling, mean about {poll['bar']:g} ms: {_verdict(poll['met'])}, {poll['value']:.0f} ms. A change waits on average
+  half a poll interval; the tail (p99 {t['poll']['pooled']['p99_ms']:,.0f} ms) is the start of processing,
+  which comes after a boot phase during which the adaptive interval stretches (×1.5 per
+  unchanged poll).
+- At most {flow['bar']:g} upstream GET per prediction per 30 s while webhooks flow: {_verdict(flow['met'])},
+  at most {flow['value']:.2f} per 30 s over predictions of about {seconds:.0f} s. In webhook mode a prediction
+  costs {gets['webhook']['per_prediction']['median']:g} GETs in all (before the first push), against
+  {gets['poll']['per_prediction']['median']:g} when polling.
+{cost_text}
+```sh
+{r['command'].strip()}
+```
+(about {r['duration_s']:.0f} s here; raw results in `docs/bench-push-latency.json`)
+"""
+
+
+_ALT_LABELS = {"relay": "Relay (gunicorn + gevent, default setup)",
+               "sse_starlette": "sse-starlette 3 under uvicorn (`bench/starlette_app.py`)",
+               "flask_sse": "Flask-SSE + Redis under gunicorn + gevent (`bench/flask_sse_app.py`)"}
+
+
+def alternatives(r: dict[str, Any]) -> str:
+    s = r["settings"]
+    parts = ["""## Relay beside sse-starlette and Flask-SSE
+
+**What.** Two costs of an SSE server, for Relay and two off-the-shelf stacks, in the same run:
+resident memory per idle stream at 1,000, 5,000 and 10,000 streams in one process, and the
+latency of fanning one update out to 1,000 and 5,000 subscribers of one channel.
+
+**The alternatives** (`bench/requirements.txt`):
+- *sse-starlette* under uvicorn (one process, asyncio event loop, h11): the smallest app that
+  does what Relay's streams do, written as the package suggests: an `asyncio.Queue` per
+  connection, `EventSourceResponse` with pings, a first comment at once, and a publish route
+  that puts the event into every subscriber's queue.
+- *Flask-SSE* on Redis under `gunicorn -k gevent -w 1` with the repository's `gunicorn.conf.py`:
+  the extension's stock `sse` blueprint, unchanged (each stream subscribes to Redis pub/sub on a
+  connection of its own), and its `sse.publish` behind a small route.
+"""]
+    idle = r.get("idle")
+    if idle:
+        t = idle["table"]
+        targets = [str(n) for n in s["streams"]]
+        header = " | ".join(f"{int(n):,} streams" for n in targets)
+        rows = []
+        for design, row in t.items():
+            cells = []
+            for n in targets:
+                cell = row[n]
+                kb = cell["kb_per_stream"]
+                capped = f" (at {cell['streams']:,}†)" if cell["capped"] else ""
+                cells.append(f"**{kb['median']:.2f}** ({kb['min']:.2f}–{kb['max']:.2f}){capped}")
+            rows.append(f"| {_ALT_LABELS.get(design, design)} | {' | '.join(cells)} |")
+        ratio_rows = [f"| {key} | **{value:.2f}** |" for key, value in idle["ratios"].items()]
+        b = idle["bar"]
+        redis_text = ""
+        if "flask_sse" in t:
+            at = t["flask_sse"][b["at"]].get("redis_kb_per_stream")
+            if at:
+                redis_text = (f" Flask-SSE's figure is the gunicorn worker's alone: the Redis server grows by another "
+                              f"{at['median']:.1f} KB per stream (its client buffers), not counted above.")
+        capped_text = ""
+        if any(t[d][n]["capped"] for d in t for n in targets):
+            capped_text = (f"\n† Flask-SSE needs two open files per stream in the worker (the browser's socket and "
+                           f"its own Redis connection), and this machine's hard limit is "
+                           f"{s['open_files_hard_limit']:,} open files per process, so its largest step holds "
+                           f"{s['stream_caps']['flask_sse']:,} streams.\n")
+        parts.append(f"""### Memory per idle stream
+
+**How.** For each design and repeat a fresh server, its soft `RLIMIT_NOFILE` raised to the hard
+limit; a client process (`bench/clients.py idle`, raw sockets) opens {s['warmup']} warm-up
+streams, the benchmark reads the serving process's RSS (psutil, median of 5 samples), then the
+client opens streams ({s['concurrency']} at a time) up to {", ".join(f"{int(n):,}" for n in targets)} in
+all, and the RSS is read {s['settle_s']:g} s after each step. Cost per stream = growth over the
+warm-up state / streams added. The server's own count of open streams (`/healthz`; for
+Flask-SSE, Redis's `PUBSUB NUMSUB`) is checked against the client's at each step. Relay runs its
+default setup (embedded emulator, polling) and its streams all follow one prediction that stays
+`starting`; heartbeats and pings are set to {s['heartbeat_s']:g} s so that nothing is written while
+memory is read. Flask-SSE's stream sends nothing, not even its headers, before its first
+message, so its streams are opened without waiting for bytes and then, once Redis counts them
+all, sent one message: every design's streams have then written their headers and one event.
+Designs interleaved, {s['repeats']} repeats; median (min–max), KB per stream:
+
+| design | {header} |
+|---|{"---:|" * len(targets)}
+{chr(10).join(rows)}
+{capped_text}
+| ratio at {int(b['at']):,} streams (medians) | value |
+|---|---:|
+{chr(10).join(ratio_rows)}
+
+**Result.** Relay ≤ {b['relay_kb_per_stream_max']:g} KB per stream at {int(b['at']):,}: {_verdict(b['met'])}
+({b['value']:.2f} KB). The cost per stream is flat from 1,000 to 10,000 streams for every
+design.{redis_text} Relay's stream is a generator, a cursor and a wake-up flag on a greenlet
+(`relay/hub.py`, `relay/streams.py`); sse-starlette keeps per connection an asyncio task group
+(the body, the pings, a disconnect listener) and a queue, Flask-SSE a Redis connection pool, a
+pub/sub object and a socket.
+""")
+    fan = r.get("fanout")
+    if fan:
+        t = fan["table"]
+        sizes = [str(n) for n in s["fanout"]]
+        rows = []
+        for design, row in t.items():
+            cells = []
+            for n in sizes:
+                cell = row.get(n)
+                if cell is None:
+                    cells.append("–")
+                    continue
+                cells.append(f"{cell['p50_ms']['median']:.0f} / **{cell['p99_ms']['median']:.0f}** "
+                             f"({cell['p99_ms']['min']:.0f}–{cell['p99_ms']['max']:.0f})")
+            rows.append(f"| {_ALT_LABELS.get(design, design)} | {' | '.join(cells)} |")
+        ratio_rows = [f"| {key} | **{value:.2f}** |" for key, value in fan["ratios"].items()]
+        b = fan["bar"]
+        header = " | ".join(f"{int(n):,} subscribers: p50 / p99 (p99 range)" for n in sizes)
+        parts.append(f"""### Fan-out: one update to many subscribers
+
+**How.** For each design and repeat a fresh server; a client process (`bench/clients.py
+fanout`) opens {", ".join(f"{int(n):,}" for n in sizes)} subscribers (cumulative) on one prediction
+(channel). For each update, the client first puts every socket in one epoll set (so it adds
+microseconds, not greenlet switches, to a subscriber's latency) and says so; the benchmark then
+notes `time.time()` and publishes. Relay runs in webhook mode (`RELAY_PUBLIC_URL` = itself) and
+the update is a signed webhook delivery carrying the prediction's new state (its log grows by
+one line holding a unique marker); the alternatives get the same JSON through their own
+publish (a POST to their publish route). Each subscriber's latency is the arrival of the bytes
+that complete the marker minus the publish time, on the same clock. {s['publishes']} updates per
+size, {s['gap_s']:g} s apart, {s['repeats']} repeats: the table gives the medians over all updates of
+each update's p50 and p99, and the range of the p99s, in ms.
+
+| design | {header} |
+|---|{"---:|" * len(sizes)}
+{chr(10).join(rows)}
+
+| ratio at {int(b['at']):,} subscribers (medians) | value |
+|---|---:|
+{chr(10).join(ratio_rows)}
+
+**Result.** Relay p99 ≤ {b['relay_p99_s_max']:g} s at {int(b['at']):,} subscribers: {_verdict(b['met'])}
+({b['value_s'] * 1000:.0f} ms). Relay encodes an event once when it is published and wakes each
+stream's greenlet, which writes the shared bytes; the time to reach the last subscriber is
+the time one core takes to make {int(b['at']):,} socket writes through gunicorn's chunked
+writer. sse-starlette does the same work through asyncio tasks and queues; Flask-SSE has Redis
+send the message once per subscriber connection and each stream decode it again, JSON and all.
+""")
+    parts.append(f"""![Memory per idle stream and fan-out latency, Relay and the alternatives](bench-alternatives.png)
+
+```sh
+{r['command'].strip()}
+```
+(about {r['duration_s']:.0f} s here; `--part idle` or `--part fanout` runs one part and keeps the
+other's results; raw results in `docs/bench-alternatives.json`)
+""")
+    return "\n".join(parts)
+
+
+def churn(r: dict[str, Any]) -> str:
+    s, t, b = r["settings"], r["table"], r["bar"]
+    rows = []
+    for design, row in t.items():
+        label = ("Relay (resume with Last-Event-ID)" if design == "relay"
+                 else "naive app, no resume (`bench/naive_app.py`)")
+        per_repeat = ", ".join(f"{v:+.2f}%" for v in row["growth_pct"]["runs"])
+        rows.append(f"| {label} | {row['rss_first_mb']['median']:.1f} | {row['rss_last_mb']['median']:.1f} | "
+                    f"**{row['growth_pct']['median']:+.2f}%** | {per_repeat} | "
+                    f"{row['uss_growth_pct']['median']:+.2f}% | {row['cycles_per_s']['median']:.0f} |")
+    ratio_rows = [f"| {key} | {value:.2f} |" for key, value in r["ratios"].items()]
+    return f"""## Connection churn
+
+**What.** Whether one worker gives back what {s['cycles']:,} connect / resume / disconnect cycles
+took: its RSS after the first {s['block']:,} cycles and after all {s['cycles']:,}.
+
+**How.** `bench/churn.py`. One Relay server (`gunicorn -k gevent -w 1`, embedded emulator,
+webhook mode) and one prediction that stays `starting` upstream; the benchmark moves it with
+signed webhook deliveries (`bench/webhook_driver.py`), {s['prefill']} before the first cycle (the
+history holds 256 events) and then one every {s['tick_s']:g} s, each with a log of the same size
+({s['log_size']} bytes), so the prediction's history does not grow during the run. A client process
+(`bench/clients.py churn`) follows the stream once to learn event ids, then runs cycles,
+{s['concurrency']} at a time: connect with a `Last-Event-ID` from the last 100 events, read until the
+first replayed event, hang up. The server notices a gone client at its next write (the next
+delivery, within {s['tick_s']:g} s). After every {s['block']:,} cycles the benchmark waits until
+`/healthz` counts only the follower's stream, then reads the worker's RSS (median of 5). The
+baseline, in the same run and under the same gunicorn settings, is the naive
+queue-per-stream app (it has no resume: each cycle reads its first event; heartbeat 1 s, so
+abandoned streams end as soon). {s['repeats']} repeats, interleaved.
+
+| design | RSS after {s['block']:,} (MB) | after {s['cycles']:,} (MB) | growth (median) | per repeat | USS | cycles/s |
+|---|---:|---:|---:|---|---:|---:|
+{chr(10).join(rows)}
+
+| ratio (same run) | value |
+|---|---:|
+{chr(10).join(ratio_rows)}
+
+![Worker RSS through connection churn](bench-churn.png)
+
+**Result.** RSS after {s['cycles']:,} cycles within {b['growth_max'] * 100:g}% of RSS after the first
+{s['block']:,} (worst repeat): {_verdict(b['met'])} ({b['value'] * 100:+.2f}%). Every cycle goes
+through the token check, the hub's resume lookup, a subscription and its release in the
+generator's `finally` (`relay/streams.py`); nothing of it stays behind.
+
+```sh
+{r['command'].strip()}
+```
+(about {r['duration_s']:.0f} s here; raw results in `docs/bench-churn.json`)
+"""
+
+
+def ttfb(r: dict[str, Any]) -> str:
+    s, t = r["settings"], r["table"]
+    labels = {"relay_stream": "stream, Relay", "naive_stream": "stream, naive app (baseline)",
+              "relay_create": "create, Relay (`POST /api/predictions`)",
+              "emulator_create": "create, the upstream alone (the emulator's own create)"}
+    rows = []
+    for kind, label in labels.items():
+        row = t[kind]
+        b, body, per = row["first_byte"], row["first_body"], row["per_repeat"]
+        p99_range = f"{per['p99_ms']['min']:.2f}–{per['p99_ms']['max']:.2f}"
+        rows.append(f"| {label} | {b['n']:,} | **{b['p50_ms']:.2f}** | **{b['p99_ms']:.2f}** | "
+                    f"{p99_range} | {body['p50_ms']:.2f} | {body['p99_ms']:.2f} |")
+    ratio_rows = [f"| {key} | {value:.2f} |" for key, value in r["ratios"].items()]
+    return f"""## Time to first byte
+
+**What.** How soon a stream starts answering (a browser shows nothing before; Heroku's router
+gives up after 30 s), and, for context, how long the create route takes.
+
+**How.** `bench/ttfb.py`. One Relay server and the naive app (`gunicorn -k gevent -w 1`, same
+settings; `RELAY_HEARTBEAT_INTERVAL=1` so abandoned streams end within a second). A client
+process (`bench/clients.py ttfb`) sends requests one after another, each on a new TCP
+connection, and times from just before `connect` to the answer's first byte (its status line)
+and to its first body bytes (a stream's `retry:` chunk; a create's whole JSON answer). Streams
+follow a prediction that stays `starting`; creates start `relay/image-demo` with
+`{s['create_input']}`. The upstream-alone baseline sends the same create straight to the embedded
+emulator. {s['streams']} streams and {s['creates']} creates per design and repeat, {s['repeats']} repeats
+interleaved, after a few unmeasured requests of each kind; all repeats pooled.
+
+| request | n | first byte p50 ms | first byte p99 ms | p99 per repeat | first body / whole answer p50 ms | p99 ms |
+|---|---:|---:|---:|---:|---:|---:|
+{chr(10).join(rows)}
+
+| ratio (same run) | value |
+|---|---:|
+{chr(10).join(ratio_rows)}
+
+![Time to first byte](bench-ttfb.png)
+
+**Result.** A Relay stream sends its status line and its first chunk together, a few
+milliseconds after the connection opens: no bar was set; the ratio to the naive app is the
+price of the token check, the resume lookup and the subscription. A create costs Relay about
+its upstream create plus the work around it (validation, rate limit, the watcher, two
+signed tokens); the upstream call goes over HTTP through the `replicate` client, here to the
+emulator in the same worker.
+
+```sh
+{r['command'].strip()}
+```
+(about {r['duration_s']:.0f} s here; raw results in `docs/bench-ttfb.json`)
+"""
