@@ -1,6 +1,7 @@
 /*
  * The widget at /embed: one prompt, one prediction card, and reports to the
- * page that frames it.
+ * page that frames it. The card is drawn by relay-card.js and the input fields
+ * by relay-controls.js, the same code as the page's.
  *
  * Reports go out with postMessage to exactly one origin, the parent's, and only
  * when that origin may frame the widget (data-parent-origins, from
@@ -25,14 +26,8 @@
   var PROTOCOL = 1;
   var OUTBOX_LIMIT = 50;
   var TERMINAL = { succeeded: true, failed: true, canceled: true };
-  var STATUS_LABELS = {
-    starting: "Starting",
-    processing: "Processing",
-    succeeded: "Succeeded",
-    failed: "Failed",
-    canceled: "Canceled",
-    aborted: "Aborted",
-  };
+  var RelayCard = window.RelayCard;
+  var controls = window.RelayControls;
 
   var root = document.getElementById("relay-embed");
   var config = readConfig(root);
@@ -55,13 +50,10 @@
   var card = null;
 
   function readConfig(element) {
-    var heartbeatMs = parseInt(element.getAttribute("data-heartbeat-ms"), 10);
     var origins = (element.getAttribute("data-parent-origins") || "").split(/\s+/).filter(Boolean);
     // Relay's own pages may always frame the widget (frame-ancestors 'self').
     origins.push(window.location.origin);
-    return {
-      apiRoot: (element.getAttribute("data-api-root") || "").replace(/\/$/, ""),
-      heartbeatMs: heartbeatMs > 0 ? heartbeatMs : 15000,
+    return Object.assign(controls.readPageSettings(element), {
       allowedOrigins: origins,
       frame: element.getAttribute("data-frame") || "",
       model: element.getAttribute("data-model") || "",
@@ -70,7 +62,7 @@
       models: parseJson(element.getAttribute("data-models"), []),
       presetInput: parseJson(element.getAttribute("data-preset-input"), {}),
       problems: element.getAttribute("data-problems") || "",
-    };
+    });
   }
 
   function parseJson(text, fallback) {
@@ -158,13 +150,6 @@
 
   /* ---------------- the form ---------------- */
 
-  function modelNamed(name) {
-    for (var i = 0; i < config.models.length; i += 1) {
-      if (config.models[i].name === name) return config.models[i];
-    }
-    return null;
-  }
-
   /** The input a model starts from: the host's presets for the preset model, the sample input otherwise. */
   function baseInput(model) {
     var base = Object.assign({}, model.default_input || {});
@@ -173,62 +158,19 @@
     return base;
   }
 
-  /** A field for each input the host lets visitors change, besides model and prompt. */
+  /** A field for each input the host lets visitors change; the model picker and the prompt are in the markup. */
   function renderInputs() {
-    var model = modelNamed(dom.model.value);
-    dom.inputs.innerHTML = "";
-    if (!model) return;
-    var base = baseInput(model);
-    config.editable.forEach(function (key) {
-      if (key === "model" || key === "prompt" || !(key in base)) return;
-      var field = fieldFor(key, base[key]);
-      if (field) dom.inputs.appendChild(field);
-    });
-  }
-
-  function fieldFor(key, value) {
-    var type = typeof value;
-    if (type !== "number" && type !== "string" && type !== "boolean") return null;
-    var wrapper = document.createElement("div");
-    wrapper.className = type === "boolean" ? "field field-check" : "field";
-    var input = document.createElement("input");
-    input.id = "input-" + key;
-    input.dataset.inputKey = key;
-    input.dataset.inputType = type;
-    if (type === "number") {
-      input.type = "number";
-      input.step = Number.isInteger(value) ? "1" : "any";
-      input.value = String(value);
-    } else if (type === "boolean") {
-      input.type = "checkbox";
-      input.checked = value;
+    var model = controls.findModel(config.models, dom.model.value);
+    var keys = config.editable.filter(function (key) { return key !== "model"; });
+    if (model) {
+      controls.fillFields(dom.inputs, baseInput(model), keys);
     } else {
-      input.type = "text";
-      input.value = value;
+      dom.inputs.innerHTML = "";
     }
-    var label = document.createElement("label");
-    label.htmlFor = input.id;
-    var words = key.replace(/_/g, " ");
-    label.textContent = words.charAt(0).toUpperCase() + words.slice(1);
-    if (type === "boolean") wrapper.append(input, label); else wrapper.append(label, input);
-    return wrapper;
   }
 
   function readInput(model) {
-    var input = baseInput(model);
-    dom.inputs.querySelectorAll("input[data-input-key]").forEach(function (field) {
-      var key = field.dataset.inputKey;
-      if (field.dataset.inputType === "boolean") {
-        input[key] = field.checked;
-      } else if (field.dataset.inputType === "number") {
-        if (field.value.trim() === "") return;
-        var number = Number(field.value);
-        if (!isFinite(number)) throw new Error(field.labels[0].textContent + " must be a number.");
-        input[key] = number;
-      } else {
-        input[key] = field.value;
-      }
-    });
+    var input = controls.readFields(dom.inputs, baseInput(model));
     input.prompt = dom.prompt.value;
     return input;
   }
@@ -236,149 +178,61 @@
   function submit(event) {
     if (event) event.preventDefault();
     if (dom.generate.disabled) return;
-    var model = modelNamed(dom.model.value);
+    var model = controls.findModel(config.models, dom.model.value);
     if (!model) return;
     var input;
     try {
       input = readInput(model);
     } catch (err) {
-      showFormError(err.message);
+      controls.showFormError(dom.formError, err.message);
       return;
     }
-    hideFormError();
+    controls.clearFormError(dom.formError);
     startPrediction(model, input);
-  }
-
-  function showFormError(message) {
-    dom.formError.textContent = message;
-    dom.formError.hidden = false;
-  }
-
-  function hideFormError() {
-    dom.formError.hidden = true;
-    dom.formError.textContent = "";
   }
 
   /* ---------------- the card ---------------- */
 
+  /** One prediction at a time: a new one replaces the card, and Generate waits until it ends. */
   function startPrediction(model, input) {
     if (card) card.client.close();
     card = createCard(model, input);
     dom.cardSlot.innerHTML = "";
     dom.cardSlot.appendChild(card.root);
-    dom.generate.disabled = true;
-    dom.generate.setAttribute("aria-busy", "true");
+    controls.setBusy(dom.generate, true);
     card.client.start(model.name, input).catch(function (err) {
-      showFormError(err.message);
+      controls.showFormError(dom.formError, err.message);
     });
   }
 
+  /** relay-card.js draws the card; what is added here is the reporting to the host page. */
   function createCard(model, input) {
-    var root = dom.cardTemplate.content.firstElementChild.cloneNode(true);
-    var prompt = typeof input.prompt === "string" ? input.prompt : "";
-    var created = {
-      root: root,
-      model: model,
-      prompt: prompt,
-      status: root.querySelector(".card-status"),
-      bar: root.querySelector(".progress"),
-      fill: root.querySelector(".progress-fill"),
-      progressText: root.querySelector(".progress-text"),
-      output: root.querySelector(".card-output"),
-      error: root.querySelector(".card-error"),
-      logs: root.querySelector(".logs-text"),
-      cancel: root.querySelector(".card-cancel"),
-      textOutput: null,
-      imageKey: null,
-      reportedDone: false,
-      client: null,
-    };
-    var title = root.querySelector(".card-model");
-    var promptLine = root.querySelector(".card-prompt");
-    title.id = "embed-card-model";
-    promptLine.id = "embed-card-prompt";
-    title.textContent = model.name;
-    promptLine.textContent = prompt || "(no prompt)";
-    root.setAttribute("aria-labelledby", title.id + " " + promptLine.id);
-    if (model.kind === "text") {
-      created.textOutput = document.createElement("p");
-      created.textOutput.className = "text-output";
-      created.textOutput.setAttribute("aria-live", "polite");
-      created.output.appendChild(created.textOutput);
-    }
-    created.client = new window.RelayClient({
+    var created = RelayCard.create(dom.cardTemplate, model, input, "embed-card");
+    created.reportedDone = false;
+    RelayCard.follow(created, {
       apiRoot: config.apiRoot,
       heartbeatMs: config.heartbeatMs,
-      onStatus: function (status, snapshot) { onStatus(created, status, snapshot); },
-      onProgress: function (progress, snapshot) { onProgress(created, progress, snapshot); },
-      onOutput: function (output) { renderOutput(created, output); },
-      onLogs: function (logs) { created.logs.textContent = logs; },
-      onConnection: showConnection,
+      onStatus: reportStatus,
+      onProgress: reportProgress,
+      onConnection: function (info) { controls.showConnection(dom.badge, info); },
       onState: function (state) { onState(created, state); },
       onError: function (error) { onError(created, error); },
-    });
-    created.cancel.addEventListener("click", function () {
-      created.cancel.disabled = true;
-      created.client.cancel().catch(function (err) {
-        created.cancel.disabled = false;
-        showCardError(created, err.message);
-      });
     });
     return created;
   }
 
-  function onStatus(target, status, snapshot) {
-    target.root.dataset.status = status;
-    target.status.textContent = STATUS_LABELS[status] || status;
+  function reportStatus(status, snapshot) {
     post("status", { snapshot: remember(snapshot || standInSnapshot({ status: status })) });
   }
 
-  function onProgress(target, progress, snapshot) {
-    var measurable = typeof progress.percent === "number";
-    target.bar.classList.toggle("is-indeterminate", !measurable);
-    if (measurable) {
-      var percent = Math.max(0, Math.min(100, progress.percent));
-      target.bar.setAttribute("aria-valuenow", String(Math.round(percent)));
-      target.fill.style.width = percent + "%";
-    }
-    var text = describeProgress(target, progress);
-    if (text) {
-      target.progressText.textContent = text;
-      target.bar.setAttribute("aria-valuetext", text);
-    }
+  function reportProgress(progress, snapshot) {
     // The client's progress, not the raw snapshot's: it never goes backwards and is 100 on success.
     post("progress", { snapshot: remember(Object.assign({}, snapshot, { progress: progress })) });
   }
 
-  function describeProgress(target, progress) {
-    var parts = [];
-    if (typeof progress.percent === "number") parts.push(target.bar.getAttribute("aria-valuenow") + "%");
-    if (typeof progress.current === "number" && typeof progress.total === "number") {
-      parts.push("step " + progress.current + " of " + progress.total);
-    }
-    if (progress.step) parts.push(progress.step);
-    if (typeof progress.eta_seconds === "number" && progress.eta_seconds > 0 && progress.percent < 100) {
-      parts.push("about " + Math.max(1, Math.round(progress.eta_seconds)) + " s left");
-    }
-    return parts.join(" · ");
-  }
-
   function onState(target, state) {
-    target.root.dataset.phase = state.phase;
-    if (state.id) target.root.dataset.predictionId = state.id;
-    var finished = state.phase === "succeeded" || state.phase === "failed"
-      || state.phase === "canceled" || state.phase === "error";
-    target.cancel.hidden = finished;
     if (state.phase === "submitting") return;
-    if (target === card) {
-      dom.generate.disabled = !finished;
-      if (finished) dom.generate.removeAttribute("aria-busy");
-    }
-    if (state.phase === "error") target.status.textContent = "Error";
-    if (state.phase === "canceled") {
-      var now = target.bar.getAttribute("aria-valuenow");
-      target.progressText.textContent = "Canceled" + (now && now !== "0" ? " at " + now + "%" : "");
-    }
+    if (target === card) controls.setBusy(dom.generate, !RelayCard.isFinished(state.phase));
     if (TERMINAL[state.phase] && !target.reportedDone) {
       target.reportedDone = true;
       // After a bare `done` event the last snapshot still says "processing": the status comes from the state.
@@ -389,75 +243,13 @@
   }
 
   function onError(target, error) {
-    if (error.kind !== "request") showCardError(target, error.message);
     if (error.kind === "request") {
       // The POST was refused: no prediction exists, so the card has nothing to show.
       target.root.remove();
-      dom.generate.disabled = false;
-      dom.generate.removeAttribute("aria-busy");
+      controls.setBusy(dom.generate, false);
     }
     var snapshot = target.client.snapshot || standInSnapshot();
     post("error", { snapshot: remember(Object.assign({}, snapshot, { error: snapshot.error || error.message })) });
-  }
-
-  function showCardError(target, message) {
-    target.error.textContent = message;
-    target.error.hidden = false;
-  }
-
-  function renderOutput(target, output) {
-    if (target.textOutput) {
-      if (output.text !== null) target.textOutput.textContent = output.text;
-      return;
-    }
-    var urls = imageUrlsOf(output.value);
-    if (urls) {
-      renderImages(target, urls);
-    } else if (output.value !== null && output.value !== undefined) {
-      var pre = document.createElement("pre");
-      pre.className = "raw-output";
-      pre.textContent = typeof output.value === "string" ? output.value : JSON.stringify(output.value, null, 2);
-      target.output.innerHTML = "";
-      target.output.appendChild(pre);
-    }
-  }
-
-  function imageUrlsOf(value) {
-    var list = typeof value === "string" ? [value] : value;
-    if (!Array.isArray(list) || list.length === 0) return null;
-    var looksLikeUrl = function (item) {
-      return typeof item === "string" && /^(https?:|data:image\/|\/)/.test(item);
-    };
-    return list.every(looksLikeUrl) ? list : null;
-  }
-
-  function renderImages(target, urls) {
-    var key = urls.join("\n");
-    if (target.imageKey === key) return;
-    target.imageKey = key;
-    target.output.innerHTML = "";
-    urls.forEach(function (url, index) {
-      var link = document.createElement("a");
-      var image = document.createElement("img");
-      link.href = url;
-      link.target = "_blank";
-      link.rel = "noopener";
-      image.src = url;
-      image.alt = "Generated image for: " + target.prompt + (urls.length > 1 ? " (" + (index + 1) + ")" : "");
-      image.decoding = "async";
-      link.appendChild(image);
-      target.output.appendChild(link);
-    });
-  }
-
-  function showConnection(info) {
-    if (!dom.badge) return;
-    var labels = { open: "connected", connecting: "connecting", reconnecting: "reconnecting",
-      offline: "offline", failed: "offline", closed: "idle" };
-    var label = navigator.onLine === false ? "offline" : (labels[info.state] || "idle");
-    dom.badge.textContent = label;
-    dom.badge.setAttribute("aria-label", label);
-    dom.badge.dataset.state = navigator.onLine === false ? "offline" : info.state;
   }
 
   /* ---------------- start ---------------- */
@@ -480,9 +272,7 @@
   }
   dom.form.addEventListener("submit", submit);
   dom.model.addEventListener("change", renderInputs);
-  dom.prompt.addEventListener("keydown", function (event) {
-    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) submit(event);
-  });
+  controls.submitOnCtrlEnter(dom.prompt, dom.form);
   renderInputs();
   if (config.autostart) submit(null);
 })();
