@@ -35,10 +35,12 @@ import json
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -55,7 +57,7 @@ from results import (
     summarize,
     write_json,
 )
-from servers import Gunicorn, RedisServer, Uvicorn, relay_env
+from servers import ROOT, Gunicorn, RedisServer, Uvicorn, relay_env
 from webhook_driver import Deliveries
 
 RESULT_FILE = "bench-alternatives.json"
@@ -112,14 +114,23 @@ class Served:
 
 
 @contextmanager
-def serve(design: str, fanout: bool) -> Iterator[Served]:
-    """A fresh server for `design`; Relay in webhook mode when `fanout` (the publish is a webhook)."""
+def serve(design: str, fanout: bool, gc_log: Path | None = None) -> Iterator[Served]:
+    """A fresh server for `design`; Relay in webhook mode when `fanout` (the publish is a webhook).
+
+    With `gc_log`, Relay's worker appends every collection of generations 1 and 2 to that file
+    (bench/gunicorn_profile.conf.py: the repository's gunicorn settings plus that hook).
+    """
     with ExitStack() as stack:
         served: Served
         if design == "relay":
             env = relay_env(RELAY_HEARTBEAT_INTERVAL=HEARTBEAT, RELAY_STREAM_MAX_AGE="3600",
                             RELAY_WATCHER_IDLE_TIMEOUT="3600", RELAY_POLL_INTERVAL="1")
-            server: Gunicorn | Uvicorn = stack.enter_context(Gunicorn("wsgi:app", env, public_url_to_self=fanout))
+            config = ROOT / "gunicorn.conf.py"
+            if gc_log is not None:
+                env.update(BENCH_GC_LOG=str(gc_log), BENCH_PROFILE_DIR=str(gc_log.parent))
+                config = ROOT / "bench" / "gunicorn_profile.conf.py"
+            server: Gunicorn | Uvicorn = stack.enter_context(
+                Gunicorn("wsgi:app", env, public_url_to_self=fanout, config=config))
             created = httpx.post(server.url + "/api/predictions", timeout=30, json={
                 "model": "relay/image-demo", "input": {"prompt": "fan-out", "boot_delay": 300}})
             created.raise_for_status()
@@ -218,10 +229,25 @@ def idle_run(design: str, targets: list[int], warmup: int, settle: float, concur
         return {"design": design, "before": before, "points": points}
 
 
+def collections_between(gc_log: Path | None, start: float, end: float) -> list[dict[str, float]]:
+    """Relay's garbage collections (generations 1 and 2) that started between `start` and `end`."""
+    if gc_log is None or not gc_log.exists():
+        return []
+    found = []
+    for line in gc_log.read_text().splitlines():
+        wall, generation, took, collected = line.split()
+        if start <= float(wall) <= end:
+            found.append({"at_ms": round((float(wall) - start) * 1000, 1), "generation": int(generation),
+                          "ms": round(float(took) * 1000, 1), "collected": int(collected)})
+    return found
+
+
 def fanout_run(design: str, sizes: list[int], publishes: int, gap: float, concurrency: int, repeat: int,
                on_step: Any) -> dict[str, Any]:
     """Latency of each update to every subscriber, at each subscriber count in `sizes` (cumulative)."""
-    with serve(design, fanout=True) as served, Clients(served.stream_url, mode="fanout") as clients:
+    gc_log = Path(tempfile.mkdtemp(prefix="relay-bench-gc-")) / "gc.log" if design == "relay" else None
+    with serve(design, fanout=True, gc_log=gc_log) as served, \
+            Clients(served.stream_url, mode="fanout") as clients:
         results = []
         have = 0
         for size in sizes:
@@ -242,6 +268,8 @@ def fanout_run(design: str, sizes: list[int], publishes: int, gap: float, concur
                 summary = latency_summary(got)
                 # The whole distribution, compressed to its percentiles, for the JSON and the plot.
                 summary["percentiles_ms"] = [round(percentile(got, q) * 1000, 3) for q in range(0, 101)]
+                if gc_log is not None:  # Relay's collections while this update went out
+                    summary["collections"] = collections_between(gc_log, sent_at, sent_at + max(got))
                 results.append({"subscribers": have, "publish": number, **summary})
                 on_step()
                 time.sleep(gap)

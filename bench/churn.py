@@ -16,7 +16,7 @@ Baseline in the same run: the naive queue-per-stream app (bench/naive_app.py,
 no resume: each cycle reads its first event), same gunicorn settings, its
 heartbeat at 1 s so that abandoned streams end as quickly.
 
-    /work/venv/bin/python bench/churn.py                   # ~5 minutes
+    /work/venv/bin/python bench/churn.py                   # ~6.5 minutes
     /work/venv/bin/python bench/churn.py --cycles 4000 --repeats 1 --quick
 """
 
@@ -50,7 +50,8 @@ class Ticker:
     """Sends the prediction a new state every `interval` seconds until stopped (at most `limit` times)."""
 
     def __init__(self, deliveries: Deliveries, prediction_id: str, interval: float = 0.5,
-                 limit: int = 5000) -> None:
+                 limit: int = 5000, log_size: int = LOG_SIZE) -> None:
+        self.log_size = log_size
         self.deliveries = deliveries
         self.prediction_id = prediction_id
         self.count = 0
@@ -61,7 +62,7 @@ class Ticker:
 
     def tick(self) -> None:
         self.count += 1
-        logs = f"tick {self.count:09d}\n".ljust(LOG_SIZE, ".")
+        logs = f"tick {self.count:09d}\n".ljust(self.log_size, ".")
         self.deliveries.send(self.deliveries.prediction(self.prediction_id, "processing", logs,
                                                         started_at="2026-01-01T00:00:00.000000Z",
                                                         created_at="2026-01-01T00:00:00.000000Z"))
@@ -84,7 +85,8 @@ class Ticker:
 
 
 @contextmanager
-def relay_target(prefill: int, trace_dir: Path | None = None) -> Iterator[tuple[Gunicorn, str, bool]]:
+def relay_target(prefill: int, trace_dir: Path | None = None,
+                 log_size: int = LOG_SIZE) -> Iterator[tuple[Gunicorn, str, bool]]:
     env = relay_env(RELAY_STREAM_MAX_AGE="3600", RELAY_WATCHER_IDLE_TIMEOUT="3600")
     config = ROOT / "gunicorn.conf.py"
     if trace_dir is not None:  # the worker answers requests for figures (see gunicorn_profile.conf.py)
@@ -98,7 +100,7 @@ def relay_target(prefill: int, trace_dir: Path | None = None) -> Iterator[tuple[
         created.raise_for_status()
         body = created.json()
         deliveries = Deliveries(server.url)
-        ticker = Ticker(deliveries, body["id"])
+        ticker = Ticker(deliveries, body["id"], log_size=log_size)
         for _ in range(prefill):  # fill the history before the first cycle
             ticker.tick()
         ticker.start()
@@ -110,12 +112,14 @@ def relay_target(prefill: int, trace_dir: Path | None = None) -> Iterator[tuple[
 
 
 @contextmanager
-def naive_target(prefill: int, trace_dir: Path | None = None) -> Iterator[tuple[Gunicorn, str, bool]]:
+def naive_target(prefill: int, trace_dir: Path | None = None,
+                 log_size: int = LOG_SIZE) -> Iterator[tuple[Gunicorn, str, bool]]:
     with Gunicorn("bench.naive_app:create_app()", {"RELAY_HEARTBEAT_INTERVAL": "1"}) as server:
         yield server, server.url + "/api/predictions/churn/events", False
 
 
-TARGETS = {"relay": relay_target, "naive": naive_target}
+TARGETS = {"relay": relay_target, "relay_small_events": relay_target, "naive": naive_target}
+SMALL_LOG_SIZE = 20  # relay_small_events: the same run with events about 20 times smaller
 
 
 def wait_for_quiet(server: Gunicorn, expected: int, timeout: float = 30) -> float:
@@ -130,10 +134,12 @@ def wait_for_quiet(server: Gunicorn, expected: int, timeout: float = 30) -> floa
 
 
 def churn_run(design: str, cycles: int, block: int, concurrency: int, prefill: int,
-              progress_bar: Any, trace_dir: Path | None = None) -> dict[str, Any]:
+              progress_bar: Any, trace_dir: Path | None = None, log_size: int = LOG_SIZE) -> dict[str, Any]:
     points = []
     snapshots = []
-    with TARGETS[design](prefill, trace_dir) as (server, url, resume):
+    if design == "relay_small_events":
+        log_size = SMALL_LOG_SIZE
+    with TARGETS[design](prefill, trace_dir, log_size) as (server, url, resume):
         worker = server.worker()
         args = ["churn", "--url", url] + ([] if resume else ["--no-resume"])
         with ClientProcess(*args) as client:
@@ -188,17 +194,25 @@ def churn_run(design: str, cycles: int, block: int, concurrency: int, prefill: i
 def plot(payload: dict[str, Any]) -> str:
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(8, 4.2))
-    colors = {"relay": "tab:blue", "naive": "tab:green"}
+    colors = {"relay": "tab:blue", "relay_small_events": "tab:orange", "naive": "tab:green"}
+    styles = ["-", "--", ":"]
+    trimmed_labelled = False
     for run in payload["runs"]:
         xs = [p["cycles"] for p in run["points"]]
         ys = [p["rss"] / 2**20 for p in run["points"]]
-        axis.plot(xs, ys, marker=".", color=colors.get(run["design"]), alpha=0.8,
+        color = colors.get(run["design"], "tab:grey")
+        axis.plot(xs, ys, marker=".", color=color, linestyle=styles[run["repeat"] % len(styles)], alpha=0.85,
                   label=f"{run['design']} (repeat {run['repeat'] + 1})")
+        last = run["points"][-1]
+        if "rss_after_malloc_trim" in last:
+            axis.plot([last["cycles"]], [last["rss_after_malloc_trim"] / 2**20], marker="v", color=color,
+                      linestyle="none", label=None if trimmed_labelled else "after malloc_trim(0)")
+            trimmed_labelled = True
     axis.set_xlabel("connect / resume / disconnect cycles")
     axis.set_ylabel("worker RSS (MB), no stream open")
     axis.set_title("Worker memory through connection churn")
     axis.set_ylim(bottom=0)
-    axis.legend(fontsize=7)
+    axis.legend(fontsize=7, loc="lower right", ncol=2)
     axis.grid(True, alpha=0.3)
     return str(save_plot(figure, PLOT_FILE))
 
@@ -210,9 +224,11 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=50, help="cycles in flight at once")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--prefill", type=int, default=300, help="events published before the first cycle")
-    parser.add_argument("--designs", default="relay,naive")
-    parser.add_argument("--trim", action="store_true",
-                        help="after the last reading, have the Relay worker call malloc_trim(0) and read RSS again")
+    parser.add_argument("--designs", default="relay,relay_small_events,naive")
+    parser.add_argument("--log-size", type=int, default=LOG_SIZE, help="bytes of logs in each delivery")
+    parser.add_argument("--no-trim", action="store_true",
+                        help="skip the last reading's malloc_trim(0) in the Relay worker (and so the profiling "
+                             "gunicorn config that asks for it)")
     parser.add_argument("--trace", action="store_true",
                         help="diagnostic: run Relay under tracemalloc and list what grew between the first and "
                              "the last reading (inflates RSS; implies --quick)")
@@ -222,7 +238,7 @@ def main() -> int:
     TRACE = args.trace
     if args.trace:
         args.quick = True
-    trace_dir = Path(tempfile.mkdtemp(prefix="relay-bench-churn-trace-")) if args.trace or args.trim else None
+    trace_dir = Path(tempfile.mkdtemp(prefix="relay-bench-churn-trace-")) if args.trace or not args.no_trim else None
 
     designs = args.designs.split(",")
     started = time.monotonic()
@@ -233,7 +249,7 @@ def main() -> int:
             for design in designs:
                 progress(f"repeat {repeat + 1}: {design}, {args.cycles:,} cycles")
                 run = churn_run(design, args.cycles, args.block, args.concurrency, args.prefill, progress_bar,
-                                trace_dir if design == "relay" else None)
+                                trace_dir if design.startswith("relay") else None, args.log_size)
                 run["repeat"] = repeat
                 runs.append(run)
                 progress(f"    RSS {run['rss_first_mb']:.1f} MB after {args.block:,}, {run['rss_last_mb']:.1f} MB "
@@ -247,6 +263,10 @@ def main() -> int:
                          "rss_first_mb": summarize([r["rss_first_mb"] for r in mine]),
                          "rss_last_mb": summarize([r["rss_last_mb"] for r in mine]),
                          "cycles_per_s": summarize([r["cycles_per_s"] for r in mine])}
+        trimmed = [r["points"][-1]["rss_after_malloc_trim"] / 2**20 for r in mine
+                   if "rss_after_malloc_trim" in r["points"][-1]]
+        if trimmed:
+            table[design]["rss_after_malloc_trim_mb"] = summarize(trimmed)
     relay_growth = table["relay"]["growth_pct"]["max"] / 100 if "relay" in table else None
     ratios = {}
     if "relay" in table and "naive" in table:
@@ -254,12 +274,14 @@ def main() -> int:
                                                    / table["naive"]["cycles_per_s"]["median"])
         ratios["relay/naive RSS after the first 1,000"] = (table["relay"]["rss_first_mb"]["median"]
                                                            / table["naive"]["rss_first_mb"]["median"])
+        ratios["relay/naive growth"] = (table["relay"]["growth_pct"]["median"]
+                                        / max(table["naive"]["growth_pct"]["median"], 1e-9))
     payload = {
         "benchmark": "churn",
         "command": "/work/venv/bin/python bench/churn.py " + " ".join(sys.argv[1:]),
         "machine": info,
         "settings": {"cycles": args.cycles, "block": args.block, "concurrency": args.concurrency,
-                     "repeats": args.repeats, "prefill": args.prefill, "log_size": LOG_SIZE,
+                     "repeats": args.repeats, "prefill": args.prefill, "log_size": args.log_size,
                      "tick_s": 0.5, "designs": designs, "workers": 1, "worker_class": "gevent"},
         "table": table,
         "ratios": ratios,

@@ -122,12 +122,15 @@ def poll(base: str, count: int, interval: float, prediction_input: dict[str, Any
         gets = 0
         status = prediction.status
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            gets += 1
-            status = client.predictions.get(prediction.id).status
-            if status in TERMINAL:
-                break
-            gevent.sleep(interval)
+        try:
+            while time.monotonic() < deadline:
+                gets += 1
+                status = client.predictions.get(prediction.id).status
+                if status in TERMINAL:
+                    break
+                gevent.sleep(interval)
+        except Exception as error:  # an overloaded upstream: reported, as the seed's page would show it
+            return {"gets": gets, "status": "error", "error": f"{type(error).__name__}: {error}"[:200]}
         return {"gets": gets, "status": status}
 
     jobs = [gevent.spawn(poller) for _ in range(count)]
@@ -139,6 +142,8 @@ def poll(base: str, count: int, interval: float, prediction_input: dict[str, Any
         "completed": sum(1 for r in results if r["status"] in TERMINAL),
         "final_status": sorted({str(r["status"]) for r in results}),
         "client_gets": sum(r["gets"] for r in results),
+        "errors": sorted({r["error"] for r in results if "error" in r})[:5],
+        "failed_subscribers": sum(1 for r in results if r["status"] in ("error", "timed out")),
         "gets_per_subscriber": _spread([r["gets"] for r in results]),
         "elapsed_s": time.monotonic() - started,
     }

@@ -6,6 +6,9 @@ writes `<name>.snapshot` (tracemalloc, when PYTHONTRACEMALLOC is set) and
 can compare the heap before and after it opens streams. A request named
 `trim…` instead calls glibc's malloc_trim(0) (bench/churn.py --trim).
 
+With BENCH_GC_LOG=<file> every collection of generations 1 and 2 is appended
+to that file (start time, generation, seconds taken, objects collected).
+
 With BENCH_DEPTH_PROBE=1 a profile hook also records the deepest Python call
 chain seen (as slots of CPython's per-greenlet frame stack, which keeps every
 page it once touched for as long as its greenlet lives).
@@ -32,6 +35,8 @@ def post_worker_init(worker):
     import gevent
 
     _repo_post_worker_init(worker)
+    if os.environ.get("BENCH_GC_LOG"):
+        _log_collections(os.environ["BENCH_GC_LOG"])
     folder = Path(os.environ["BENCH_PROFILE_DIR"])
     deepest = {"per_connection": {}}
     if os.environ.get("BENCH_DEPTH_PROBE") == "1":
@@ -118,3 +123,24 @@ def _depth_probe(deepest):
             per_connection[key] = (total, frames)
 
     return probe
+
+
+def _log_collections(path):
+    """Append one line per garbage collection of generation 1 or 2: wall time, generation, seconds, objects."""
+    import gc
+    import time
+
+    started = {}
+
+    def callback(phase, info):
+        if info["generation"] < 1:
+            return
+        if phase == "start":
+            started["at"] = time.perf_counter()
+            started["wall"] = time.time()
+        elif "at" in started:
+            took = time.perf_counter() - started.pop("at")
+            with open(path, "a") as log:
+                log.write(f"{started['wall']:.6f} {info['generation']} {took:.6f} {info['collected']}\n")
+
+    gc.callbacks.append(callback)

@@ -24,7 +24,7 @@ Upstream GETs per prediction come from the emulator's own request log; in
 webhook mode the log is sampled every second, so the GETs made while webhooks
 were flowing (after the first pushed state) can be told from the ones before.
 
-    /work/venv/bin/python bench/push_latency.py               # ~4 minutes
+    /work/venv/bin/python bench/push_latency.py               # ~3 minutes
     /work/venv/bin/python bench/push_latency.py --repeats 1 --steps 30 --quick
 """
 
@@ -237,7 +237,7 @@ def progress_parse_cost(steps: tuple[int, ...] = (20, 120, 250, 1000, 5000)) -> 
 
 def plot(payload: dict[str, Any]) -> str:
     plt = pyplot()
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 5.2))
     labels = {"poll": "polling (RELAY_POLL_INTERVAL=1), emulator-driven",
               "webhook": "webhooks, emulator-driven (0.5 s logs throttle)",
               "bench_webhook": "webhooks, deliveries sent by the bench"}
@@ -252,7 +252,7 @@ def plot(payload: dict[str, Any]) -> str:
     left.set_xlabel("latency, state change → subscriber (ms, log scale)")
     left.set_ylabel("fraction of updates")
     left.set_title("Push latency, all repeats pooled")
-    left.legend(fontsize=7, loc="lower right")
+    left.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, frameon=False)
     left.grid(True, which="both", alpha=0.3)
     modes = ["poll", "webhook"]
     gets = [statistics.median(g for run in payload["runs"] for g in run["emulator_driven"][m]["gets_per_prediction"])

@@ -25,7 +25,12 @@ def _machine(result: dict[str, Any]) -> str:
     git = m["git"]
     dirty = ", ".join(git["uncommitted_app_files"]) or "none"
     return (f"`nproc` {m['nproc']}; Python {m['python']}, gevent {m['gevent']} (greenlet {m['greenlet']}), "
-            f"gunicorn {m['gunicorn']}, Flask {m['flask']}, httpx {m['httpx']}, replicate {m['replicate']}; "
+            f"gunicorn {m['gunicorn']}, Flask {m['flask']}, httpx {m['httpx']}, replicate {m['replicate']}"
+            + ("".join(f", {name} {m[key]}" for key, name in (
+                ("uvicorn", "uvicorn"), ("sse_starlette", "sse-starlette"), ("flask_sse", "Flask-SSE"),
+                ("redis_py", "redis-py"), ("redis_server", "redis-server")) if key in m and result.get("benchmark")
+                == "alternatives"))
+            + "; "
             f"{m['platform']}; load average at start {m['load_average_at_start']}. "
             f"Relay at commit `{git['commit'][:12]}` (uncommitted app files at the time: {dirty}).\n\n"
             f"```\n$ free -h\n{m['free_h']}\n```")
@@ -67,6 +72,13 @@ def _upstream_section(r: dict[str, Any]) -> str:
         seed_high = ratios[f"seed({high})/relay({high})"]["mean"]
         spread = (f"between {per_subscriber[0]} and {per_subscriber[-1]}" if len(per_subscriber) > 1
                   else f"{per_subscriber[0]}")
+        failed = [run for run in r["runs"] if run["design"] == "seed" and run.get("failed_subscribers")]
+        failed_text = ""
+        if failed:
+            kinds = sorted({e.split(":")[0] for run in failed for e in run.get("errors", [])})
+            failed_text = (f" In {len(failed)} of the seed's runs some pollers failed outright "
+                           f"({sum(run['failed_subscribers'] for run in failed)} in all"
+                           + (f": {', '.join(kinds)}" if kinds else "") + "), as the seed's page would have.")
         seed_text = f"""
 The seed's traffic grows with the number of subscribers: at {high:,} subscribers it is
 {seed_high:,.0f} times Relay's (polling). Even that understates the design's demand. A lone seed
@@ -74,7 +86,7 @@ subscriber polled {seed_low_each:g} times; with {high:,} subscribers each one ma
 polls, because the one worker serving the emulator could not answer them all every
 {s['poll_interval']} s on this machine, so each poll took longer and fewer fit into the
 prediction's lifetime. An upstream that kept up would get about {demand:,.0f} GETs for one
-prediction ({high:,} × seed({low})).
+prediction ({high:,} × seed({low})).{failed_text}
 """
     webhook_text = ""
     if "relay_webhook" in designs:
@@ -300,10 +312,10 @@ Reproduce (from the repository root, with Relay's requirements and `bench/requir
 installed, and `redis-server` on the PATH for the Flask-SSE baseline):
 
 ```sh
-/work/venv/bin/python bench/push_latency.py        # polling vs webhooks: latency, GETs, ~4 min
+/work/venv/bin/python bench/push_latency.py        # polling vs webhooks: latency, GETs, ~3 min
 /work/venv/bin/python bench/alternatives.py        # vs sse-starlette and Flask-SSE: memory, fan-out, ~8 min
-/work/venv/bin/python bench/churn.py               # 20,000 connect/resume/disconnect cycles, ~5 min
-/work/venv/bin/python bench/ttfb.py                # time to first byte, ~2 min
+/work/venv/bin/python bench/churn.py               # 20,000 connect/resume/disconnect cycles, ~6.5 min
+/work/venv/bin/python bench/ttfb.py                # time to first byte, ~1 min
 /work/venv/bin/python bench/upstream_requests.py   # upstream GETs vs subscribers, ~6 min
 /work/venv/bin/python bench/idle_streams.py        # RSS per idle stream vs the naive design, ~3 min
 /work/venv/bin/python bench/stream_memory.py       # diagnostic: where a stream's memory goes

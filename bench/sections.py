@@ -6,7 +6,10 @@ Markdown; bench/report.py puts the page together.
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+BAR_FANOUT_P99_MS = 400.0
 
 
 def _ms(value: float) -> str:
@@ -40,14 +43,15 @@ def push_latency(r: dict[str, Any]) -> str:
     hook, poll, flow = bars["webhook_p99_ms"], bars["poll_mean_ms"], bars["gets_per_30s_while_webhooks_flow"]
     hook_p99s = t["bench_webhook"]["per_repeat"]["p99_ms"]
     hook_range = f"{hook_p99s['min']:.1f}–{hook_p99s['max']:.1f}"
+    hook_repeat_note = (" (one repeat above the bar on its own)" if hook_p99s["max"] > hook["bar"] else "")
     seconds = s["boot_delay"] + s["steps"] * s["step_delay"]
     costs = r.get("progress_parse_ms", {})
     cost_text = ""
     if costs:
         cells = ", ".join(f"{int(n):,} lines: {ms:.2f} ms" for n, ms in costs.items())
         cost_text = f"""
-**What in `relay/` costs time on this path.** A `py-spy` profile of the worker during the
-bench-driven part shows most of its time in writing to sockets and in gunicorn's request
+**What in `relay/` costs time on this path.** A `py-spy record` of the worker during part B
+(400 deliveries, 20 ms apart) put most of its samples in socket writes and gunicorn's request
 parsing, as expected, and about a quarter in `relay/progress.py`. `Feed.apply`
 (`relay/feed.py`) turns every upstream answer (each poll, each webhook) into a snapshot with
 `snapshot_from_prediction`, which runs `parse_progress` over the whole log *before* the hub can
@@ -58,11 +62,10 @@ one line per step, as Cog models' logs read once split on CR, so the cost per an
 the step count: {cells} (measured in this run, `progress_parse_ms` in the JSON). At 1,000 steps that
 is about 5 ms of the worker's single core per answer: 100 such predictions polled once a second
 would take half a core for this alone, and it sits on the webhook path before any subscriber is
-woken. Two ways out: stop the walk at the first earlier line that is the same bar (a heading can
-only sit above the run's *first* line, so a run of N lines needs N parses only because the
-walk parses every line of the run; searching the text above the run's start with one `rfind` of
-a line break and one regex would do), or remember per prediction the heading found for a run and
-the log length already parsed, and parse only what was appended.
+woken. Two ways out: find where the bar run starts without running the bar regexes on each of
+its lines (a cheap test first, such as the same `/total` and description), or remember per
+prediction where the last run started and the heading found above it, and parse only what
+was appended since the previous answer.
 """
     return f"""## Push latency: polling vs webhooks
 
@@ -113,9 +116,9 @@ apart.
 **Result.**
 - Webhook mode, p99 ≤ {hook['bar']:g} ms on loopback: {_verdict(hook['met'])}, {hook['value']:.1f} ms
   (bench-driven deliveries, all repeats pooled; the median is {t['bench_webhook']['pooled']['p50_ms']:.1f} ms).
-  The per-repeat p99 ranges {hook_range} ms:
-  the slowest 1% are moments when other processes had the machine's two cores (the worker,
-  the subscriber and the sender share them with whatever else runs).
+  The p99 of single repeats ranges {hook_range} ms{hook_repeat_note}: the slowest 1% move between
+  repeats far more than the median does, as tails do on a shared 2-core machine where the
+  worker, the subscriber and the sender compete with whatever else runs.
 - Polling, mean about {poll['bar']:g} ms: {_verdict(poll['met'])}, {poll['value']:.0f} ms. A change waits on average
   half a poll interval; the tail (p99 {t['poll']['pooled']['p99_ms']:,.0f} ms) is the start of processing,
   which comes after a boot phase during which the adaptive interval stretches (×1.5 per
@@ -231,15 +234,28 @@ pub/sub object and a socket.
         ratio_rows = [f"| {key} | **{value:.2f}** |" for key, value in fan["ratios"].items()]
         b = fan["bar"]
         header = " | ".join(f"{int(n):,} subscribers: p50 / p99 (p99 range)" for n in sizes)
+        pooled_rows = []
+        for design in t:
+            cells = []
+            for n in sizes:
+                curves = [p["percentiles_ms"] for run in fan["runs"] if run["design"] == design
+                          for p in run["publishes"] if str(p["subscribers"]) == n]
+                cells.append(f"{pooled_percentile(curves, 99):.0f}" if curves else "–")
+            pooled_rows.append(f"| {_ALT_LABELS.get(design, design)} | {' | '.join(cells)} |")
+        relay_pooled = pooled_percentile([p["percentiles_ms"] for run in fan["runs"] if run["design"] == "relay"
+                                          for p in run["publishes"] if str(p["subscribers"]) == b["at"]], 99)
+        gc_text = _fanout_collections(fan, b["at"])
         parts.append(f"""### Fan-out: one update to many subscribers
 
 **How.** For each design and repeat a fresh server; a client process (`bench/clients.py
 fanout`) opens {", ".join(f"{int(n):,}" for n in sizes)} subscribers (cumulative) on one prediction
 (channel). For each update, the client first puts every socket in one epoll set (so it adds
 microseconds, not greenlet switches, to a subscriber's latency) and says so; the benchmark then
-notes `time.time()` and publishes. Relay runs in webhook mode (`RELAY_PUBLIC_URL` = itself) and
-the update is a signed webhook delivery carrying the prediction's new state (its log grows by
-one line holding a unique marker); the alternatives get the same JSON through their own
+notes `time.time()` and publishes. Relay runs in webhook mode (`RELAY_PUBLIC_URL` = itself), its
+worker with `bench/gunicorn_profile.conf.py` (the repository's gunicorn settings plus a hook that
+logs every garbage collection of generations 1 and 2), and the update is a signed webhook
+delivery carrying the prediction's new state (its log grows by one line holding a unique
+marker); the alternatives get the same JSON through their own
 publish (a POST to their publish route). Each subscriber's latency is the arrival of the bytes
 that complete the marker minus the publish time, on the same clock. {s['publishes']} updates per
 size, {s['gap_s']:g} s apart, {s['repeats']} repeats: the table gives the medians over all updates of
@@ -249,17 +265,24 @@ each update's p50 and p99, and the range of the p99s, in ms.
 |---|{"---:|" * len(sizes)}
 {chr(10).join(rows)}
 
+The same, all deliveries of all updates pooled (each update weighted alike), p99 in ms:
+
+| design | {" | ".join(f"{int(n):,} subscribers" for n in sizes)} |
+|---|{"---:|" * len(sizes)}
+{chr(10).join(pooled_rows)}
+
 | ratio at {int(b['at']):,} subscribers (medians) | value |
 |---|---:|
 {chr(10).join(ratio_rows)}
 
-**Result.** Relay p99 ≤ {b['relay_p99_s_max']:g} s at {int(b['at']):,} subscribers: {_verdict(b['met'])}
-({b['value_s'] * 1000:.0f} ms). Relay encodes an event once when it is published and wakes each
+**Result.** Relay p99 ≤ {b['relay_p99_s_max']:g} s at {int(b['at']):,} subscribers: {_verdict(b['met'])} for the
+median update ({b['value_s'] * 1000:.0f} ms); over all deliveries pooled the p99 is {relay_pooled:.0f} ms.
+Relay encodes an event once when it is published and wakes each
 stream's greenlet, which writes the shared bytes; the time to reach the last subscriber is
 the time one core takes to make {int(b['at']):,} socket writes through gunicorn's chunked
 writer. sse-starlette does the same work through asyncio tasks and queues; Flask-SSE has Redis
 send the message once per subscriber connection and each stream decode it again, JSON and all.
-""")
+{gc_text}""")
     parts.append(f"""![Memory per idle stream and fan-out latency, Relay and the alternatives](bench-alternatives.png)
 
 ```sh
@@ -271,17 +294,144 @@ other's results; raw results in `docs/bench-alternatives.json`)
     return "\n".join(parts)
 
 
+def _plateau(r: dict[str, Any]) -> str:
+    """Whether Relay's RSS levels off by the end of the run, from its last five readings."""
+    spans = []
+    for run in r["runs"]:
+        if run["design"] == "relay":
+            tail = [p["rss"] / 2**20 for p in run["points"][-5:]]
+            spans.append((max(tail) - min(tail), run["points"][-5]["cycles"]))
+    if not spans:
+        return ""
+    widest = max(span for span, _ in spans)
+    start = spans[0][1]
+    if widest < 2.0:
+        return (f"Over the last five readings (from {start:,} cycles on) RSS moved by at most {widest:.1f} MB in "
+                "each repeat: the fragmentation looks bounded rather than a leak, but it sits well above the bar.")
+    return (f"Over the last five readings (from {start:,} cycles on) RSS still moved by up to {widest:.1f} MB: "
+            "within this run it had not levelled off.")
+
+
+def pooled_percentile(curves: list[list[float]], q: float) -> float:
+    """The q-th percentile of several equally weighted distributions, each given by its 101 percentiles.
+
+    Each distribution's fraction at or below x is read off its curve by linear interpolation;
+    the pooled one is their mean, and this finds where it reaches q/100 (bisection).
+    """
+    def fraction(curve: list[float], x: float) -> float:
+        if x <= curve[0]:
+            return 0.0
+        if x >= curve[-1]:
+            return 1.0
+        for i in range(100):
+            if curve[i] <= x <= curve[i + 1]:
+                span = curve[i + 1] - curve[i]
+                return (i + (0.0 if span == 0 else (x - curve[i]) / span)) / 100
+        return 1.0
+
+    low, high = min(c[0] for c in curves), max(c[-1] for c in curves)
+    for _ in range(60):
+        middle = (low + high) / 2
+        if sum(fraction(c, middle) for c in curves) / len(curves) < q / 100:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def _fanout_collections(fan: dict[str, Any], at: str) -> str:
+    """What Relay's full garbage collections did to the fan-out at `at` subscribers, if they were logged."""
+    import statistics
+
+    updates = [p for run in fan["runs"] if run["design"] == "relay" for p in run["publishes"]
+               if str(p["subscribers"]) == at and "collections" in p]
+    if not updates:
+        return ""
+    full = [p for p in updates if any(c["generation"] == 2 for c in p["collections"])]
+    rest = [p for p in updates if p not in full]
+    if not full:
+        return (f"\nNo full (generation 2) garbage collection ran in Relay's worker while an update to {int(at):,} "
+                "subscribers went out (the worker logs its collections in this benchmark).\n")
+    pauses = [c["ms"] for p in full for c in p["collections"] if c["generation"] == 2]
+    first = statistics.median(p["percentiles_ms"][0] for p in full)
+    text = (f"\n**The slow updates are Relay's garbage collector.** Relay's worker logs its collections during "
+            f"this benchmark (`bench/gunicorn_profile.conf.py`, `BENCH_GC_LOG`). In {len(full)} of the "
+            f"{len(updates)} updates to {int(at):,} subscribers a full (generation 2) collection ran while the "
+            f"update went out, taking {statistics.median(pauses):.0f} ms (median; "
+            f"{min(pauses):.0f}–{max(pauses):.0f}); the first subscriber then got the update after "
+            f"{first:.0f} ms (median), and the update's p99 was {statistics.median(p['p99_ms'] for p in full):.0f} ms")
+    if rest:
+        text += (f", against {statistics.median(p['percentiles_ms'][0] for p in rest):.0f} ms and "
+                 f"{statistics.median(p['p99_ms'] for p in rest):.0f} ms for the other updates")
+    over = [p for p in updates if p["p99_ms"] > BAR_FANOUT_P99_MS]
+    gen1 = [c["ms"] for p in updates for c in p["collections"] if c["generation"] == 1]
+    text += (f". {len(over)} of the {len(updates)} updates had a p99 above {BAR_FANOUT_P99_MS:.0f} ms"
+             + (f" (worst {max(p['p99_ms'] for p in over):.0f} ms), each one with a full collection" if over
+                and all(p in full for p in over) else "")
+             + f"; generation-1 collections, which ran during almost every update, took up to "
+             f"{max(gen1, default=0):.0f} ms. A collection walks every object of the generations it "
+             "collects, and each open stream keeps its generator, greenlet, socket, WSGI environ, request "
+             "and response objects alive: with thousands of streams the walk is long, and the burst of "
+             "short-lived objects that one fan-out allocates (a list of new events and a rendered chunk per "
+             "stream) is what starts it. None of those objects is garbage (the collections freed 0 objects). "
+             "By `bench/stream_memory.py --streams 2000 --designs relay`, a Relay worker tracks about 88,000 "
+             "objects before any stream and about 61 more per open stream, some 300,000 at 5,000 streams. "
+             "Nothing in `relay/` tunes the collector: `gc.freeze()` once the app is loaded (gunicorn's "
+             "`post_worker_init`) would take the import-time objects out of every collection (about a fifth "
+             "of the walk at 5,000 streams), higher thresholds (`gc.set_threshold`) would make collections "
+             "rarer, and fewer tracked objects per stream would shorten each one.\n")
+    return text
+
+
 def churn(r: dict[str, Any]) -> str:
     s, t, b = r["settings"], r["table"], r["bar"]
+    labels = {"relay": f"Relay, events of {s['log_size']} bytes of logs (resume with Last-Event-ID)",
+              "relay_small_events": "Relay, events of 20 bytes of logs (same, smaller replays)",
+              "naive": "naive app, no resume (`bench/naive_app.py`)"}
     rows = []
     for design, row in t.items():
-        label = ("Relay (resume with Last-Event-ID)" if design == "relay"
-                 else "naive app, no resume (`bench/naive_app.py`)")
         per_repeat = ", ".join(f"{v:+.2f}%" for v in row["growth_pct"]["runs"])
-        rows.append(f"| {label} | {row['rss_first_mb']['median']:.1f} | {row['rss_last_mb']['median']:.1f} | "
-                    f"**{row['growth_pct']['median']:+.2f}%** | {per_repeat} | "
-                    f"{row['uss_growth_pct']['median']:+.2f}% | {row['cycles_per_s']['median']:.0f} |")
+        trimmed = row.get("rss_after_malloc_trim_mb")
+        trim_cell = f"{trimmed['median']:.1f}" if trimmed else "–"
+        rows.append(f"| {labels.get(design, design)} | {row['rss_first_mb']['median']:.1f} | "
+                    f"{row['rss_last_mb']['median']:.1f} | **{row['growth_pct']['median']:+.2f}%** | {per_repeat} | "
+                    f"{trim_cell} | {row['cycles_per_s']['median']:.0f} |")
     ratio_rows = [f"| {key} | {value:.2f} |" for key, value in r["ratios"].items()]
+    trim_head = "after malloc_trim (MB)"
+    first_head, last_head = f"RSS after {s['block']:,} (MB)", f"after {s['cycles']:,} (MB)"
+    explanation = ""
+    relay = t.get("relay", {})
+    if not b["met"] and relay.get("rss_after_malloc_trim_mb"):
+        small = t.get("relay_small_events")
+        small_text = ""
+        if small:
+            small_text = (f" With events of 20 bytes of logs instead of {s['log_size']}, the same cycles grow RSS by "
+                          f"{small['growth_pct']['median']:+.2f}% instead of {relay['growth_pct']['median']:+.2f}%: "
+                          "the growth rises with the size of what each resume replays, and the rest comes with the "
+                          "cycles themselves.")
+        explanation = f"""
+**Why, and what in `relay/` causes it.** Not live objects. Run with `--trace` (the worker under
+tracemalloc; `bench/churn.py --trace --cycles 6000 --repeats 1 --designs relay`), the Python heap
+grew by under 3 bytes per cycle between the first and the last reading (the webhook ids
+`relay/webhooks.py` remembers for an hour), while RSS grows by hundreds of bytes per cycle.
+And when the worker calls glibc's `malloc_trim(0)` after the last reading (the "after
+malloc_trim" column; `bench/gunicorn_profile.conf.py`), RSS falls to
+{relay['rss_after_malloc_trim_mb']['median']:.1f} MB, below the reading after the first
+{s['block']:,} cycles: the growth is memory that was freed but that glibc's allocator keeps,
+fragmented, in the process.{small_text} Part of it has a clear source. Each resume makes large
+short-lived buffers:
+`_Follower.render_replay` (`relay/streams.py`) joins every replayed event into one `bytes`
+(here about 50 events of ~{s['log_size'] + 300} bytes), and gunicorn's chunked writer copies that
+chunk once more to frame it. Buffers of tens of kilobytes come from glibc's heap, not from
+Python's small-object allocator, and freeing them in a different order than they were taken
+leaves holes the heap keeps; the other objects of a cycle (a request's worth of Flask, token,
+hub and gunicorn state, several times the naive app's, which stays flat) add to the same
+fragmentation. {_plateau(r)} Yielding the
+replay event by event (or in chunks of a few kilobytes; the events' `wire` bytes already exist
+in the hub's history and need no new copy) would keep every per-resume allocation small; a
+worker could also call `malloc_trim(0)` now and then (say every few thousand requests, from a
+gunicorn `post_request` hook), or run with `MALLOC_TRIM_THRESHOLD_` set.
+"""
     return f"""## Connection churn
 
 **What.** Whether one worker gives back what {s['cycles']:,} connect / resume / disconnect cycles
@@ -297,11 +447,13 @@ history holds 256 events) and then one every {s['tick_s']:g} s, each with a log 
 first replayed event, hang up. The server notices a gone client at its next write (the next
 delivery, within {s['tick_s']:g} s). After every {s['block']:,} cycles the benchmark waits until
 `/healthz` counts only the follower's stream, then reads the worker's RSS (median of 5). The
-baseline, in the same run and under the same gunicorn settings, is the naive
-queue-per-stream app (it has no resume: each cycle reads its first event; heartbeat 1 s, so
-abandoned streams end as soon). {s['repeats']} repeats, interleaved.
+Relay worker runs with `bench/gunicorn_profile.conf.py` (the repository's settings plus a hook
+that, after the last reading, calls `malloc_trim(0)` in the worker on request). The baseline, in
+the same run and under the same gunicorn settings, is the naive queue-per-stream app (it has no
+resume: each cycle reads its first event; heartbeat 1 s, so abandoned streams end as soon).
+{s['repeats']} repeats, interleaved.
 
-| design | RSS after {s['block']:,} (MB) | after {s['cycles']:,} (MB) | growth (median) | per repeat | USS | cycles/s |
+| design | {first_head} | {last_head} | growth (median) | per repeat | {trim_head} | cycles/s |
 |---|---:|---:|---:|---|---:|---:|
 {chr(10).join(rows)}
 
@@ -312,10 +464,8 @@ abandoned streams end as soon). {s['repeats']} repeats, interleaved.
 ![Worker RSS through connection churn](bench-churn.png)
 
 **Result.** RSS after {s['cycles']:,} cycles within {b['growth_max'] * 100:g}% of RSS after the first
-{s['block']:,} (worst repeat): {_verdict(b['met'])} ({b['value'] * 100:+.2f}%). Every cycle goes
-through the token check, the hub's resume lookup, a subscription and its release in the
-generator's `finally` (`relay/streams.py`); nothing of it stays behind.
-
+{s['block']:,} (worst repeat): {_verdict(b['met'])} ({b['value'] * 100:+.2f}%).
+{explanation}
 ```sh
 {r['command'].strip()}
 ```
@@ -336,6 +486,8 @@ def ttfb(r: dict[str, Any]) -> str:
         rows.append(f"| {label} | {b['n']:,} | **{b['p50_ms']:.2f}** | **{b['p99_ms']:.2f}** | "
                     f"{p99_range} | {body['p50_ms']:.2f} | {body['p99_ms']:.2f} |")
     ratio_rows = [f"| {key} | {value:.2f} |" for key, value in r["ratios"].items()]
+    stream, create = t["relay_stream"], t["relay_create"]
+    create_input = json.dumps(s["create_input"])
     return f"""## Time to first byte
 
 **What.** How soon a stream starts answering (a browser shows nothing before; Heroku's router
@@ -347,7 +499,7 @@ process (`bench/clients.py ttfb`) sends requests one after another, each on a ne
 connection, and times from just before `connect` to the answer's first byte (its status line)
 and to its first body bytes (a stream's `retry:` chunk; a create's whole JSON answer). Streams
 follow a prediction that stays `starting`; creates start `relay/image-demo` with
-`{s['create_input']}`. The upstream-alone baseline sends the same create straight to the embedded
+`{create_input}`. The upstream-alone baseline sends the same create straight to the embedded
 emulator. {s['streams']} streams and {s['creates']} creates per design and repeat, {s['repeats']} repeats
 interleaved, after a few unmeasured requests of each kind; all repeats pooled.
 
@@ -361,12 +513,14 @@ interleaved, after a few unmeasured requests of each kind; all repeats pooled.
 
 ![Time to first byte](bench-ttfb.png)
 
-**Result.** A Relay stream sends its status line and its first chunk together, a few
-milliseconds after the connection opens: no bar was set; the ratio to the naive app is the
-price of the token check, the resume lookup and the subscription. A create costs Relay about
-its upstream create plus the work around it (validation, rate limit, the watcher, two
-signed tokens); the upstream call goes over HTTP through the `replicate` client, here to the
-emulator in the same worker.
+**Result.** No bar was set here. A Relay stream's first bytes (its status line, and with it the
+`retry:` chunk) leave {stream['first_byte']['p50_ms']:.1f} ms after the connection opens (p99
+{stream['first_byte']['p99_ms']:.1f} ms), {r['ratios']['relay/naive stream, p50']:.2f} times the naive app's:
+the difference is the token check, the resume lookup and the subscription. A create takes
+{create['first_body']['p50_ms']:.1f} ms (p99 {create['first_body']['p99_ms']:.1f} ms), about
+{r['ratios']['relay create / emulator create, p50']:.1f} times the upstream's own create: Relay's share is the
+validation, the rate limit, the upstream call itself over HTTP through the `replicate` client
+(here to the emulator in the same worker), starting the watcher and signing two tokens.
 
 ```sh
 {r['command'].strip()}

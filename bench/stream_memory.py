@@ -97,6 +97,7 @@ def profile(design: str, streams: int = 100, warmup: int = 20, *, trace: bool = 
         "traced": trace,
         "probed": probe_depth,
         "rss_kb_per_stream": (rss_after - rss_before) / count / 1024,
+        "gc_objects_before": before["tracked_objects"],
         "gc_objects_per_stream": (after["tracked_objects"] - before["tracked_objects"]) / count,
         "cyclic_garbage_per_stream": after["unreachable_found_by_collect"] / count,
         "pymalloc_bytes_per_stream": {
@@ -126,7 +127,8 @@ def show(result: dict[str, Any]) -> None:
     inflated = "  (inflated by probing/tracing)" if result["traced"] or result["probed"] else ""
     print(f"\n== {result['design']}: {result['streams']} streams")
     print(f"  RSS growth             {result['rss_kb_per_stream']:8.2f} KB/stream{inflated}")
-    print(f"  gc-tracked objects     {result['gc_objects_per_stream']:8.1f} /stream")
+    print(f"  gc-tracked objects     {result['gc_objects_per_stream']:8.1f} /stream "
+          f"({result['gc_objects_before']:,} before the streams)")
     print(f"  cyclic garbage         {result['cyclic_garbage_per_stream']:8.1f} objects/stream "
           "(found by a full collection after opening)")
     for key, value in result["pymalloc_bytes_per_stream"].items():

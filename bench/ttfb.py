@@ -21,7 +21,7 @@ the first byte of the answer (the status line) and to the first body bytes
 Both servers use RELAY_HEARTBEAT_INTERVAL=1, so that the streams the client
 abandons end within a second. The designs run interleaved, repeated.
 
-    /work/venv/bin/python bench/ttfb.py                 # ~2 minutes
+    /work/venv/bin/python bench/ttfb.py                 # ~1 minute
     /work/venv/bin/python bench/ttfb.py --repeats 1 --streams 100 --creates 50 --quick
 """
 
@@ -83,8 +83,8 @@ def plot(payload: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--streams", type=int, default=500, help="stream requests per design per repeat")
-    parser.add_argument("--creates", type=int, default=200, help="create requests per design per repeat")
+    parser.add_argument("--streams", type=int, default=1000, help="stream requests per design per repeat")
+    parser.add_argument("--creates", type=int, default=300, help="create requests per design per repeat")
     parser.add_argument("--quick", action="store_true", help="don't write docs/ (a trial run)")
     args = parser.parse_args()
 
@@ -98,7 +98,7 @@ def main() -> int:
             Gunicorn("bench.naive_app:create_app()", {"RELAY_HEARTBEAT_INTERVAL": "1"}) as naive, \
             bar(args.repeats * sum(counts.values()), "ttfb", unit="req") as progress_bar:
         created = httpx.post(relay.url + "/api/predictions", timeout=30, json={
-            "model": "relay/image-demo", "input": {"prompt": "ttfb", "boot_delay": 3600}})
+            "model": "relay/image-demo", "input": {"prompt": "ttfb", "boot_delay": 300}})
         created.raise_for_status()
         stream_url = created.json()["stream_url"]
         # One of each first, unmeasured: imports, connection pools and caches warm up.

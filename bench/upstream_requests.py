@@ -47,7 +47,9 @@ def measure(server: Gunicorn, design: str, count: int, interval: float,
     # Relay's watcher ends on its own after the terminal state; give its last GET time to land.
     time.sleep(0.5)
     run["upstream_gets"] = upstream_gets(server.url, run["id"])
-    if run["completed"] != count:
+    # Relay must serve every subscriber; the seed's pollers may fail when the upstream is swamped,
+    # which is part of its result (counted in `failed_subscribers`).
+    if run["completed"] != count and design != "seed":
         raise RuntimeError(f"{design}({count}): only {run['completed']} of {count} subscribers saw the end: {run}")
     return run
 
