@@ -54,8 +54,12 @@ preload_app = False
 
 
 def post_worker_init(worker):
-    """End open streams promptly when the worker is asked to stop."""
+    """Tune the collector for thousands of streams; end open streams promptly when asked to stop."""
     import gevent
+
+    from relay.memory import tune_gc
+
+    tune_gc()
 
     def watch_for_exit():
         while worker.alive:

@@ -129,6 +129,7 @@ class MemoryHub:
         self._retention = retention
         self.closing = False
         self.coalesced = 0
+        self.streams_closed = 0
         self.on_coalesce: Callable[[], None] | None = None
 
     # -- publishing ---------------------------------------------------------
@@ -267,6 +268,7 @@ class MemoryHub:
 
     def detach(self, prediction_ids: Iterable[str], waker: Waker) -> None:
         with self._lock:
+            self.streams_closed += 1
             now = time.monotonic()
             for prediction_id in prediction_ids:
                 channel = self._channels.get(prediction_id)

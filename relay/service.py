@@ -15,6 +15,7 @@ from .coordination import Coordination, LocalCoordination, RedisCoordination
 from .errors import InvalidRequest, NotFound, UpstreamError, UpstreamUnavailable
 from .feed import Applied, Feed
 from .hub import MemoryHub, Replay
+from .memory import malloc_trimmer
 from .metrics import Metrics
 from .redis_hub import RedisHub
 from .streams import StreamLimits, event_stream
@@ -28,6 +29,9 @@ from .webhooks import SeenIds, WebhookReceiver
 __all__ = ["RelayService"]
 
 log = logging.getLogger(__name__)
+
+HOUSEKEEPING_SECONDS = 2.0
+TRIM_AFTER_CLOSED_STREAMS = 500
 
 
 class RelayService:
@@ -165,9 +169,18 @@ class RelayService:
             self._housekeeper.start()
 
     def _housekeep(self) -> None:
+        trim = malloc_trimmer()
+        reaped_at = time.monotonic()
+        trimmed_after = self.hub.streams_closed
         while not self.hub.closing:
-            time.sleep(60)
-            self.hub.reap()
+            time.sleep(HOUSEKEEPING_SECONDS)
+            if time.monotonic() - reaped_at >= 60:
+                self.hub.reap()
+                reaped_at = time.monotonic()
+            # Give freed memory back after churn (see relay/memory.py): cheap, and only when streams came and went.
+            if trim is not None and self.hub.streams_closed - trimmed_after >= TRIM_AFTER_CLOSED_STREAMS:
+                trimmed_after = self.hub.streams_closed
+                trim()
 
     def shutdown(self) -> None:
         """End every stream and watcher now: clients resume on another worker."""
