@@ -120,9 +120,10 @@ apart.
   repeats far more than the median does, as tails do on a shared 2-core machine where the
   worker, the subscriber and the sender compete with whatever else runs.
 - Polling, mean about {poll['bar']:g} ms: {_verdict(poll['met'])}, {poll['value']:.0f} ms. A change waits on average
-  half a poll interval; the tail (p99 {t['poll']['pooled']['p99_ms']:,.0f} ms) is the start of processing,
-  which comes after a boot phase during which the adaptive interval stretches (×1.5 per
-  unchanged poll).
+  half a poll interval. The tail (p99 {t['poll']['pooled']['p99_ms']:,.0f} ms, max
+  {t['poll']['pooled']['max_ms']:,.0f} ms) is the start of processing and the steps right after it: during
+  the boot phase nothing changes, the adaptive interval stretches (×1.5 per unchanged poll), and
+  the first poll after the start can come more than a second late.
 - At most {flow['bar']:g} upstream GET per prediction per 30 s while webhooks flow: {_verdict(flow['met'])},
   at most {flow['value']:.2f} per 30 s over predictions of about {seconds:.0f} s. In webhook mode a prediction
   costs {gets['webhook']['per_prediction']['median']:g} GETs in all (before the first push), against
@@ -283,7 +284,16 @@ the time one core takes to make {int(b['at']):,} socket writes through gunicorn'
 writer. sse-starlette does the same work through asyncio tasks and queues; Flask-SSE has Redis
 send the message once per subscriber connection and each stream decode it again, JSON and all.
 {gc_text}""")
-    parts.append(f"""![Memory per idle stream and fan-out latency, Relay and the alternatives](bench-alternatives.png)
+    parts_run = ""
+    if idle and fan and idle.get("machine") and fan.get("machine"):
+        idle_git, fan_git = idle["machine"]["git"]["commit"], fan["machine"]["git"]["commit"]
+        if idle_git != fan_git:
+            parts_run = (f"The two parts ran separately (`--part`): memory at Relay commit `{idle_git[:12]}` (load "
+                         f"average at start {idle['machine']['load_average_at_start']}), fan-out at `{fan_git[:12]}` "
+                         f"(load average at start {fan['machine']['load_average_at_start']}); the machine line "
+                         "below is the later run's.\n\n")
+    picture = "![Memory per idle stream and fan-out latency, Relay and the alternatives](bench-alternatives.png)"
+    parts.append(f"""{parts_run}{picture}
 
 ```sh
 {r['command'].strip()}
