@@ -30,8 +30,8 @@ __all__ = ["RelayService"]
 
 log = logging.getLogger(__name__)
 
-HOUSEKEEPING_SECONDS = 2.0
-TRIM_AFTER_CLOSED_STREAMS = 500
+HOUSEKEEPING_SECONDS = 0.5
+TRIM_AFTER_CLOSED_STREAMS = 200
 
 
 class RelayService:
