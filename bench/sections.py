@@ -44,6 +44,9 @@ def push_latency(r: dict[str, Any]) -> str:
     hook_p99s = t["bench_webhook"]["per_repeat"]["p99_ms"]
     hook_range = f"{hook_p99s['min']:.1f}–{hook_p99s['max']:.1f}"
     hook_repeat_note = (" (one repeat above the bar on its own)" if hook_p99s["max"] > hook["bar"] else "")
+    hook_spread_note = (": the slowest 1% move between repeats far more than the median does, as tails do on a "
+                        "shared 2-core machine where the worker, the subscriber and the sender compete with "
+                        "whatever else runs" if hook_p99s["max"] > 2 * hook_p99s["min"] else "")
     seconds = s["boot_delay"] + s["steps"] * s["step_delay"]
     costs = r.get("progress_parse_ms", {})
     cost_text = ""
@@ -116,9 +119,7 @@ apart.
 **Result.**
 - Webhook mode, p99 ≤ {hook['bar']:g} ms on loopback: {_verdict(hook['met'])}, {hook['value']:.1f} ms
   (bench-driven deliveries, all repeats pooled; the median is {t['bench_webhook']['pooled']['p50_ms']:.1f} ms).
-  The p99 of single repeats ranges {hook_range} ms{hook_repeat_note}: the slowest 1% move between
-  repeats far more than the median does, as tails do on a shared 2-core machine where the
-  worker, the subscriber and the sender compete with whatever else runs.
+  The p99 of single repeats ranges {hook_range} ms{hook_repeat_note}{hook_spread_note}.
 - Polling, mean about {poll['bar']:g} ms: {_verdict(poll['met'])}, {poll['value']:.0f} ms. A change waits on average
   half a poll interval. The tail (p99 {t['poll']['pooled']['p99_ms']:,.0f} ms, max
   {t['poll']['pooled']['max_ms']:,.0f} ms) is the start of processing and the steps right after it: during
@@ -214,7 +215,7 @@ Designs interleaved, {s['repeats']} repeats; median (min–max), KB per stream:
 ({b['value']:.2f} KB). The cost per stream is flat from 1,000 to 10,000 streams for every
 design.{redis_text} Relay's stream is a generator, a cursor and a wake-up flag on a greenlet
 (`relay/hub.py`, `relay/streams.py`); sse-starlette keeps per connection an asyncio task group
-(the body, the pings, a disconnect listener) and a queue, Flask-SSE a Redis connection pool, a
+(the body, the pings, a disconnect and a shutdown listener) and a queue, Flask-SSE a Redis connection pool, a
 pub/sub object and a socket.
 """)
     fan = r.get("fanout")
@@ -245,7 +246,25 @@ pub/sub object and a socket.
             pooled_rows.append(f"| {_ALT_LABELS.get(design, design)} | {' | '.join(cells)} |")
         relay_pooled = pooled_percentile([p["percentiles_ms"] for run in fan["runs"] if run["design"] == "relay"
                                           for p in run["publishes"] if str(p["subscribers"]) == b["at"]], 99)
-        gc_text = _fanout_collections(fan, b["at"])
+        before = _load_doc("bench-alternatives-before-gc-tuning.json")
+        before_fan = (before or {}).get("fanout")
+        if before_fan is not None and before_fan["machine"]["git"]["commit"] == fan["machine"]["git"]["commit"]:
+            before_fan = None
+        gc_text = _fanout_collections(fan, b["at"], before_fan)
+        if before_fan is not None:
+            commit = before_fan["machine"]["git"]["commit"][:12]
+            label = f"Relay before it tuned its garbage collector (commit `{commit}`)"
+            cells, pooled_cells = [], []
+            for n in sizes:
+                cell = before_fan["table"]["relay"].get(n)
+                curves = [p["percentiles_ms"] for run in before_fan["runs"] if run["design"] == "relay"
+                          for p in run["publishes"] if str(p["subscribers"]) == n]
+                cells.append("–" if cell is None else
+                             f"{cell['p50_ms']['median']:.0f} / **{cell['p99_ms']['median']:.0f}** "
+                             f"({cell['p99_ms']['min']:.0f}–{cell['p99_ms']['max']:.0f})")
+                pooled_cells.append(f"{pooled_percentile(curves, 99):.0f}" if curves else "–")
+            rows.append(f"| {label} | {' | '.join(cells)} |")
+            pooled_rows.append(f"| {label} | {' | '.join(pooled_cells)} |")
         parts.append(f"""### Fan-out: one update to many subscribers
 
 **How.** For each design and repeat a fresh server; a client process (`bench/clients.py
@@ -304,24 +323,6 @@ other's results; raw results in `docs/bench-alternatives.json`)
     return "\n".join(parts)
 
 
-def _plateau(r: dict[str, Any]) -> str:
-    """Whether Relay's RSS levels off by the end of the run, from its last five readings."""
-    spans = []
-    for run in r["runs"]:
-        if run["design"] == "relay":
-            tail = [p["rss"] / 2**20 for p in run["points"][-5:]]
-            spans.append((max(tail) - min(tail), run["points"][-5]["cycles"]))
-    if not spans:
-        return ""
-    widest = max(span for span, _ in spans)
-    start = spans[0][1]
-    if widest < 2.0:
-        return (f"Over the last five readings (from {start:,} cycles on) RSS moved by at most {widest:.1f} MB in "
-                "each repeat: the fragmentation looks bounded rather than a leak, but it sits well above the bar.")
-    return (f"Over the last five readings (from {start:,} cycles on) RSS still moved by up to {widest:.1f} MB: "
-            "within this run it had not levelled off.")
-
-
 def pooled_percentile(curves: list[list[float]], q: float) -> float:
     """The q-th percentile of several equally weighted distributions, each given by its 101 percentiles.
 
@@ -349,98 +350,148 @@ def pooled_percentile(curves: list[list[float]], q: float) -> float:
     return high
 
 
-def _fanout_collections(fan: dict[str, Any], at: str) -> str:
-    """What Relay's full garbage collections did to the fan-out at `at` subscribers, if they were logged."""
+def _collection_figures(fan: dict[str, Any], at: str) -> dict[str, Any] | None:
+    """Relay's updates at `at` subscribers and the garbage collections that ran while they went out."""
     import statistics
 
     updates = [p for run in fan["runs"] if run["design"] == "relay" for p in run["publishes"]
                if str(p["subscribers"]) == at and "collections" in p]
     if not updates:
-        return ""
+        return None
     full = [p for p in updates if any(c["generation"] == 2 for c in p["collections"])]
     rest = [p for p in updates if p not in full]
-    if not full:
-        return (f"\nNo full (generation 2) garbage collection ran in Relay's worker while an update to {int(at):,} "
-                "subscribers went out (the worker logs its collections in this benchmark).\n")
     pauses = [c["ms"] for p in full for c in p["collections"] if c["generation"] == 2]
-    first = statistics.median(p["percentiles_ms"][0] for p in full)
-    text = (f"\n**The slow updates are Relay's garbage collector.** Relay's worker logs its collections during "
-            f"this benchmark (`bench/gunicorn_profile.conf.py`, `BENCH_GC_LOG`). In {len(full)} of the "
-            f"{len(updates)} updates to {int(at):,} subscribers a full (generation 2) collection ran while the "
-            f"update went out, taking {statistics.median(pauses):.0f} ms (median; "
-            f"{min(pauses):.0f}–{max(pauses):.0f}); the first subscriber then got the update after "
-            f"{first:.0f} ms (median), and the update's p99 was {statistics.median(p['p99_ms'] for p in full):.0f} ms")
-    if rest:
-        text += (f", against {statistics.median(p['percentiles_ms'][0] for p in rest):.0f} ms and "
-                 f"{statistics.median(p['p99_ms'] for p in rest):.0f} ms for the other updates")
-    over = [p for p in updates if p["p99_ms"] > BAR_FANOUT_P99_MS]
     gen1 = [c["ms"] for p in updates for c in p["collections"] if c["generation"] == 1]
-    text += (f". {len(over)} of the {len(updates)} updates had a p99 above {BAR_FANOUT_P99_MS:.0f} ms"
-             + (f" (worst {max(p['p99_ms'] for p in over):.0f} ms), each one with a full collection" if over
-                and all(p in full for p in over) else "")
-             + f"; generation-1 collections, which ran during almost every update, took up to "
-             f"{max(gen1, default=0):.0f} ms. A collection walks every object of the generations it "
-             "collects, and each open stream keeps its generator, greenlet, socket, WSGI environ, request "
-             "and response objects alive: with thousands of streams the walk is long, and the burst of "
-             "short-lived objects that one fan-out allocates (a list of new events and a rendered chunk per "
-             "stream) is what starts it. None of those objects is garbage (the collections freed 0 objects). "
-             "By `bench/stream_memory.py --streams 2000 --designs relay`, a Relay worker tracks about 88,000 "
-             "objects before any stream and about 61 more per open stream, some 300,000 at 5,000 streams. "
-             "Nothing in `relay/` tunes the collector: `gc.freeze()` once the app is loaded (gunicorn's "
-             "`post_worker_init`) would take the import-time objects out of every collection (about a fifth "
-             "of the walk at 5,000 streams), higher thresholds (`gc.set_threshold`) would make collections "
-             "rarer, and fewer tracked objects per stream would shorten each one.\n")
-    return text
+    return {
+        "updates": updates, "full": full, "rest": rest, "pauses": pauses, "gen1_max": max(gen1, default=0.0),
+        "over": [p for p in updates if p["p99_ms"] > BAR_FANOUT_P99_MS],
+        "pooled_p99": pooled_percentile([p["percentiles_ms"] for p in updates], 99),
+        "p99_median": statistics.median(p["p99_ms"] for p in updates),
+    }
+
+
+def _fanout_collections(fan: dict[str, Any], at: str, before: dict[str, Any] | None = None) -> str:
+    """What Relay's garbage collections did to the fan-out at `at` subscribers, now and in an earlier run."""
+    import statistics
+
+    now = _collection_figures(fan, at)
+    if now is None:
+        return ""
+    then = _collection_figures(before, at) if before is not None else None
+    text = ("\n**Garbage collection.** Relay's worker logs its collections of generations 1 and 2 in this "
+            "benchmark (`bench/gunicorn_profile.conf.py`, `BENCH_GC_LOG`).")
+    if then is not None and then["full"]:
+        commit = before["machine"]["git"]["commit"][:12] if before else "?"
+        first = statistics.median(p["percentiles_ms"][0] for p in then["full"])
+        text += (f" In the run before Relay tuned its collector (commit `{commit}`, "
+                 f"`docs/bench-alternatives-before-gc-tuning.json`), a full (generation 2) collection ran during "
+                 f"{len(then['full'])} of the {len(then['updates'])} updates to {int(at):,} subscribers, taking "
+                 f"{statistics.median(then['pauses']):.0f} ms (median; {min(then['pauses']):.0f}–"
+                 f"{max(then['pauses']):.0f}): the first subscriber then waited {first:.0f} ms (median) and the "
+                 f"update's p99 was {statistics.median(p['p99_ms'] for p in then['full']):.0f} ms; "
+                 f"{len(then['over'])} updates had a p99 above {BAR_FANOUT_P99_MS:.0f} ms (worst "
+                 f"{max((p['p99_ms'] for p in then['over']), default=0):.0f} ms), and over all deliveries pooled "
+                 f"the p99 was {then['pooled_p99']:.0f} ms. A collection walks every object of the generations it "
+                 "collects; each open stream keeps its generator, greenlet, socket, WSGI environ, request and "
+                 "response alive (about 61 tracked objects per stream over some 88,000 at start, by "
+                 "`bench/stream_memory.py --streams 2000 --designs relay`), and the short-lived objects one "
+                 "fan-out allocates (a list of events and a rendered chunk per stream) start the collections. "
+                 "None of those objects was garbage: the collections freed nothing.")
+    if now["full"]:
+        text += (f" In this run a full collection ran during {len(now['full'])} of the {len(now['updates'])} "
+                 f"updates to {int(at):,} subscribers, taking {statistics.median(now['pauses']):.0f} ms (median); "
+                 f"{len(now['over'])} updates had a p99 above {BAR_FANOUT_P99_MS:.0f} ms, and over all "
+                 f"deliveries pooled the p99 was {now['pooled_p99']:.0f} ms.")
+    else:
+        text += (f" In this run no full collection ran while an update to {int(at):,} subscribers went out"
+                 + (" (Relay's workers now freeze the objects that exist once the app is loaded and raise the "
+                    "first collection threshold: `relay/memory.py`, called from `gunicorn.conf.py`)"
+                    if then is not None and then["full"] else "")
+                 + f"; generation-1 collections took at most {now['gen1_max']:.0f} ms, the median update's p99 "
+                 f"was {now['p99_median']:.0f} ms and the pooled p99 {now['pooled_p99']:.0f} ms.")
+    return text + "\n"
+
+
+def _load_doc(name: str) -> dict[str, Any] | None:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "docs" / name
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def churn(r: dict[str, Any]) -> str:
     s, t, b = r["settings"], r["table"], r["bar"]
-    labels = {"relay": f"Relay, events of {s['log_size']} bytes of logs (resume with Last-Event-ID)",
-              "relay_small_events": "Relay, events of 20 bytes of logs (same, smaller replays)",
+    labels = {"relay": f"Relay (resume with Last-Event-ID; events with {s['log_size']} bytes of logs)",
+              "relay_small_events": "Relay, events with 20 bytes of logs (smaller replays)",
               "naive": "naive app, no resume (`bench/naive_app.py`)"}
+    before = _load_doc("bench-churn-before-trim.json")
+    if before is not None and before["machine"]["git"]["commit"] == r["machine"]["git"]["commit"]:
+        before = None
     rows = []
-    for design, row in t.items():
+
+    def row_cells(label: str, row: dict[str, Any], settled: bool) -> str:
         per_repeat = ", ".join(f"{v:+.2f}%" for v in row["growth_pct"]["runs"])
+        quiet = row.get("growth_at_quiet_pct", row["growth_pct"] if not settled else None)
+        quiet_cell = f"{quiet['median']:+.2f}%" if quiet else "–"
+        settled_cell = f"**{row['growth_pct']['median']:+.2f}%** ({per_repeat})" if settled else "–"
         trimmed = row.get("rss_after_malloc_trim_mb")
         trim_cell = f"{trimmed['median']:.1f}" if trimmed else "–"
-        rows.append(f"| {labels.get(design, design)} | {row['rss_first_mb']['median']:.1f} | "
-                    f"{row['rss_last_mb']['median']:.1f} | **{row['growth_pct']['median']:+.2f}%** | {per_repeat} | "
-                    f"{trim_cell} | {row['cycles_per_s']['median']:.0f} |")
+        return (f"| {label} | {row['rss_first_mb']['median']:.1f} | {row['rss_last_mb']['median']:.1f} | "
+                f"{settled_cell} | {quiet_cell} | {trim_cell} | {row['cycles_per_s']['median']:.0f} |")
+
+    settled_run = "settle_s" in s
+    for design, row in t.items():
+        rows.append(row_cells(labels.get(design, design), row, settled_run))
+    if before is not None:
+        commit = before["machine"]["git"]["commit"][:12]
+        for design in ("relay", "relay_small_events"):
+            if design in before["table"]:
+                label = (f"Relay{', events with 20 bytes of logs' if design != 'relay' else ''}, "
+                         f"before Relay trimmed its heap (commit `{commit}`)")
+                rows.append(row_cells(label, before["table"][design], False))
     ratio_rows = [f"| {key} | {value:.2f} |" for key, value in r["ratios"].items()]
-    trim_head = "after malloc_trim (MB)"
-    first_head, last_head = f"RSS after {s['block']:,} (MB)", f"after {s['cycles']:,} (MB)"
-    explanation = ""
+    head = (f"| design | RSS after {s['block']:,} (MB) | after {s['cycles']:,} (MB) | growth, settled (per repeat) "
+            "| growth at quiet | after malloc_trim (MB) | cycles/s |")
     relay = t.get("relay", {})
-    if not b["met"] and relay.get("rss_after_malloc_trim_mb"):
-        small = t.get("relay_small_events")
+    small = t.get("relay_small_events") or (before or {}).get("table", {}).get("relay_small_events")
+    old_relay = (before or {}).get("table", {}).get("relay")
+    quiet = relay.get("growth_at_quiet_pct")
+    settle_text = ""
+    if settled_run and quiet:
+        settle_text = (f"\nRelay now hands freed heap memory back itself: its housekeeping calls glibc's "
+                       "`malloc_trim(0)` once 500 streams have closed since the last trim (`relay/service.py`, "
+                       f"`relay/memory.py`). Right when the server goes quiet, its RSS has grown by "
+                       f"{quiet['median']:+.2f}% (median); {s['settle_s']:g} s later, by "
+                       f"{relay['growth_pct']['median']:+.2f}%.")
+    why = ""
+    reference = old_relay or relay
+    if reference.get("rss_after_malloc_trim_mb"):
         small_text = ""
         if small:
-            small_text = (f" With events of 20 bytes of logs instead of {s['log_size']}, the same cycles grow RSS by "
-                          f"{small['growth_pct']['median']:+.2f}% instead of {relay['growth_pct']['median']:+.2f}%: "
-                          "the growth rises with the size of what each resume replays, and the rest comes with the "
-                          "cycles themselves.")
-        explanation = f"""
-**Why, and what in `relay/` causes it.** Not live objects. Run with `--trace` (the worker under
+            small_text = (f" With events of 20 bytes of logs instead of {s['log_size']}, the same cycles grew RSS by "
+                          f"{small['growth_pct']['median']:+.2f}% instead of "
+                          f"{reference['growth_pct']['median']:+.2f}%: the growth rose with the size of what each "
+                          "resume replays, and the rest came with the cycles themselves.")
+        when = ("In the run before Relay trimmed its heap (the \"before\" rows), RSS grew by "
+                f"{reference['growth_pct']['median']:+.2f}% (median) by the end. " if old_relay else "")
+        why = f"""
+**Where the growth came from.** {when}Not live objects. Run with `--trace` (the worker under
 tracemalloc; `bench/churn.py --trace --cycles 6000 --repeats 1 --designs relay`), the Python heap
 grew by under 3 bytes per cycle between the first and the last reading (the webhook ids
-`relay/webhooks.py` remembers for an hour), while RSS grows by hundreds of bytes per cycle.
-And when the worker calls glibc's `malloc_trim(0)` after the last reading (the "after
-malloc_trim" column; `bench/gunicorn_profile.conf.py`), RSS falls to
-{relay['rss_after_malloc_trim_mb']['median']:.1f} MB, below the reading after the first
-{s['block']:,} cycles: the growth is memory that was freed but that glibc's allocator keeps,
-fragmented, in the process.{small_text} Part of it has a clear source. Each resume makes large
-short-lived buffers:
-`_Follower.render_replay` (`relay/streams.py`) joins every replayed event into one `bytes`
-(here about 50 events of ~{s['log_size'] + 300} bytes), and gunicorn's chunked writer copies that
-chunk once more to frame it. Buffers of tens of kilobytes come from glibc's heap, not from
-Python's small-object allocator, and freeing them in a different order than they were taken
-leaves holes the heap keeps; the other objects of a cycle (a request's worth of Flask, token,
-hub and gunicorn state, several times the naive app's, which stays flat) add to the same
-fragmentation. {_plateau(r)} Yielding the
-replay event by event (or in chunks of a few kilobytes; the events' `wire` bytes already exist
-in the hub's history and need no new copy) would keep every per-resume allocation small; a
-worker could also call `malloc_trim(0)` now and then (say every few thousand requests, from a
-gunicorn `post_request` hook), or run with `MALLOC_TRIM_THRESHOLD_` set.
+`relay/webhooks.py` remembers for an hour), while RSS grew by hundreds of bytes per cycle.
+When the worker called `malloc_trim(0)` after the last reading (the "after malloc_trim" column;
+`bench/gunicorn_profile.conf.py`), RSS fell to {reference['rss_after_malloc_trim_mb']['median']:.1f} MB,
+below the reading after the first {s['block']:,} cycles ({reference['rss_first_mb']['median']:.1f} MB): the growth was
+memory Python had freed and glibc's allocator kept, fragmented, in the process.{small_text} Part of
+it has a clear source, which is still there: each resume makes large short-lived buffers.
+`_Follower.render_replay` (`relay/streams.py`) joins every replayed event into one `bytes` (here
+about 50 events of ~{s['log_size'] + 300} bytes), and gunicorn's chunked writer copies that chunk once
+more to frame it. Buffers of tens of kilobytes come from glibc's heap, not from Python's
+small-object allocator, and freed in another order than they were taken they leave holes the
+heap keeps; the other objects of a cycle (a request's worth of Flask, token, hub and gunicorn
+state, several times the naive app's, which stays flat) add to it. Yielding the replay event by
+event (the events' `wire` bytes already exist in the hub's history and need no copy) would keep
+every per-resume allocation small, with or without the trim.
 """
     return f"""## Connection churn
 
@@ -456,15 +507,16 @@ history holds 256 events) and then one every {s['tick_s']:g} s, each with a log 
 {s['concurrency']} at a time: connect with a `Last-Event-ID` from the last 100 events, read until the
 first replayed event, hang up. The server notices a gone client at its next write (the next
 delivery, within {s['tick_s']:g} s). After every {s['block']:,} cycles the benchmark waits until
-`/healthz` counts only the follower's stream, then reads the worker's RSS (median of 5). The
-Relay worker runs with `bench/gunicorn_profile.conf.py` (the repository's settings plus a hook
-that, after the last reading, calls `malloc_trim(0)` in the worker on request). The baseline, in
-the same run and under the same gunicorn settings, is the naive queue-per-stream app (it has no
-resume: each cycle reads its first event; heartbeat 1 s, so abandoned streams end as soon).
-{s['repeats']} repeats, interleaved.
+`/healthz` counts only the follower's stream and reads the worker's RSS (median of 5 samples:
+"at quiet"), then waits {s.get('settle_s', 0):g} s more and reads it again ("settled"; the bar is
+judged on this one). The Relay worker runs with `bench/gunicorn_profile.conf.py` (the
+repository's settings plus a hook that, after the last reading, calls `malloc_trim(0)` in the
+worker on request). The baseline, in the same run and under the same gunicorn settings, is
+the naive queue-per-stream app (it has no resume: each cycle reads its first event; heartbeat
+1 s, so abandoned streams end as soon). {s['repeats']} repeats, interleaved.
 
-| design | {first_head} | {last_head} | growth (median) | per repeat | {trim_head} | cycles/s |
-|---|---:|---:|---:|---|---:|---:|
+{head}
+|---|---:|---:|---|---:|---:|---:|
 {chr(10).join(rows)}
 
 | ratio (same run) | value |
@@ -474,12 +526,13 @@ resume: each cycle reads its first event; heartbeat 1 s, so abandoned streams en
 ![Worker RSS through connection churn](bench-churn.png)
 
 **Result.** RSS after {s['cycles']:,} cycles within {b['growth_max'] * 100:g}% of RSS after the first
-{s['block']:,} (worst repeat): {_verdict(b['met'])} ({b['value'] * 100:+.2f}%).
-{explanation}
+{s['block']:,} (worst repeat, settled readings): {_verdict(b['met'])} ({b['value'] * 100:+.2f}%).{settle_text}
+{why}
 ```sh
 {r['command'].strip()}
 ```
-(about {r['duration_s']:.0f} s here; raw results in `docs/bench-churn.json`)
+(about {r['duration_s']:.0f} s here; raw results in `docs/bench-churn.json`; the run before Relay
+trimmed its heap in `docs/bench-churn-before-trim.json`)
 """
 
 
