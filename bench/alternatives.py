@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -246,6 +247,14 @@ def fanout_run(design: str, sizes: list[int], publishes: int, gap: float, concur
                on_step: Any) -> dict[str, Any]:
     """Latency of each update to every subscriber, at each subscriber count in `sizes` (cumulative)."""
     gc_log = Path(tempfile.mkdtemp(prefix="relay-bench-gc-")) / "gc.log" if design == "relay" else None
+    with ExitStack() as cleanup:
+        if gc_log is not None:
+            cleanup.callback(shutil.rmtree, gc_log.parent, True)
+        return _fanout_updates(design, sizes, publishes, gap, concurrency, repeat, on_step, gc_log)
+
+
+def _fanout_updates(design: str, sizes: list[int], publishes: int, gap: float, concurrency: int, repeat: int,
+                    on_step: Any, gc_log: Path | None) -> dict[str, Any]:
     with serve(design, fanout=True, gc_log=gc_log) as served, \
             Clients(served.stream_url, mode="fanout") as clients:
         results = []

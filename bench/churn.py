@@ -26,6 +26,7 @@ heartbeat at 1 s so that abandoned streams end as quickly.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import threading
@@ -264,6 +265,8 @@ def main() -> int:
                 runs.append(run)
                 progress(f"    RSS {run['rss_first_mb']:.1f} MB after {args.block:,}, {run['rss_last_mb']:.1f} MB "
                          f"after {args.cycles:,} ({run['growth'] * 100:+.2f}%), {run['cycles_per_s']:.0f} cycles/s")
+    if trace_dir is not None:
+        shutil.rmtree(trace_dir, ignore_errors=True)
     table = {}
     for design in designs:
         mine = [r for r in runs if r["design"] == design]
