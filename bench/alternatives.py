@@ -55,8 +55,8 @@ from results import (
     progress,
     pyplot,
     save_plot,
+    save_results,
     summarize,
-    write_json,
 )
 from servers import ROOT, Gunicorn, RedisServer, Uvicorn, relay_env
 from webhook_driver import Deliveries
@@ -464,11 +464,7 @@ def main() -> int:
         b = payload["fanout"]["bar"]
         print(f"  bar relay p99 <= {b['relay_p99_s_max']} s at {b['at']}: {'met' if b['met'] else 'MISSED'}")
     if not args.quick:
-        path = write_json(RESULT_FILE, payload)
-        image = plot(payload)
-        from report import write_report
-
-        print(f"\nwrote {path}, {image} and {write_report()}")
+        save_results(RESULT_FILE, payload, plot)
     return 0
 
 

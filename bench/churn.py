@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 from idle_streams import rss
-from results import bar, machine, progress, pyplot, save_plot, summarize, write_json
+from results import bar, machine, progress, pyplot, save_plot, save_results, summarize
 from servers import ROOT, ClientProcess, Gunicorn, relay_env
 from webhook_driver import Deliveries
 
@@ -325,11 +325,7 @@ def main() -> int:
             for row in run["traced_growth"]:
                 print(f"    {row['bytes_per_cycle']:10.2f} {row['objects_per_1000_cycles']:10.1f}  {row['where']}")
     if not args.quick:
-        path = write_json(RESULT_FILE, payload)
-        image = plot(payload)
-        from report import write_report
-
-        print(f"\nwrote {path}, {image} and {write_report()}")
+        save_results(RESULT_FILE, payload, plot)
     return 0
 
 

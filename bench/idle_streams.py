@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import psutil
-from results import machine, progress, summarize, write_json
+from results import machine, progress, save_results, summarize
 from servers import ClientProcess, Gunicorn, StandaloneEmulator, relay_env
 
 HERE = Path(__file__).resolve().parent
@@ -207,10 +207,7 @@ def main() -> int:
         print(f"  {key:<30} {value:.2f}")
     print(f"  bar relay <= {BAR_KB} KB/stream: {'met' if relay_kb <= BAR_KB else 'MISSED'}")
     if not args.quick:
-        path = write_json(RESULT_FILE, payload)
-        from report import write_report
-
-        print(f"\nwrote {path} and {write_report()}")
+        save_results(RESULT_FILE, payload)
     return 0
 
 

@@ -41,7 +41,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from results import bar, latency_summary, machine, progress, pyplot, save_plot, summarize, write_json
+from results import bar, latency_summary, machine, progress, pyplot, save_plot, save_results, summarize
 from servers import Gunicorn, emulator_stats, relay_env, run_client
 from webhook_driver import Deliveries, progress_line
 
@@ -380,11 +380,7 @@ def main() -> int:
     print("  relay.progress.parse_progress per upstream answer, ms by log lines: "
           + ", ".join(f"{n}: {ms}" for n, ms in costs.items()))
     if not args.quick:
-        path = write_json(RESULT_FILE, payload)
-        image = plot(payload)
-        from report import write_report
-
-        print(f"\nwrote {path}, {image} and {write_report()}")
+        save_results(RESULT_FILE, payload, plot)
     return 0
 
 

@@ -143,6 +143,18 @@ def write_json(name: str, payload: Mapping[str, Any]) -> Path:
     return path
 
 
+def save_results(name: str, payload: Mapping[str, Any],
+                 plot: Callable[[Mapping[str, Any]], Path] | None = None) -> None:
+    """Write a benchmark's raw results and plot into docs/, regenerate docs/benchmarks.md, say where."""
+    from report import write_report  # report imports this module: import it only when needed
+
+    written = [write_json(name, payload)]
+    if plot is not None:
+        written.append(plot(payload))
+    written.append(write_report())
+    print("\nwrote " + ", ".join(str(p) for p in written))
+
+
 def retry(action: Callable[[], Any], attempts: int = 3, pause: float = 1.0) -> Any:
     """Run `action`, retrying a few times on errors (the machine is shared and noisy)."""
     for attempt in range(attempts):

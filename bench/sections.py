@@ -459,7 +459,8 @@ def churn(r: dict[str, Any]) -> str:
     settle_text = ""
     if settled_run and quiet:
         settle_text = (f"\nRelay now hands freed heap memory back itself: its housekeeping calls glibc's "
-                       "`malloc_trim(0)` once 200 streams have closed since the last trim (checked every 0.5 s) (`relay/service.py`, "
+                       "`malloc_trim(0)` once 200 streams have closed since the last trim (checked every 0.5 s) "
+                       "(`relay/service.py`, "
                        f"`relay/memory.py`). Right when the server goes quiet, its RSS has grown by "
                        f"{quiet['median']:+.2f}% (median); {s['settle_s']:g} s later, by "
                        f"{relay['growth_pct']['median']:+.2f}%.")

@@ -34,7 +34,7 @@ import time
 from typing import Any
 
 import httpx
-from results import bar, latency_summary, machine, progress, pyplot, save_plot, summarize, write_json
+from results import bar, latency_summary, machine, progress, pyplot, save_plot, save_results, summarize
 from servers import Gunicorn, relay_env, run_client
 
 RESULT_FILE = "bench-ttfb.json"
@@ -151,11 +151,7 @@ def main() -> int:
     for key, value in ratios.items():
         print(f"  {key:<38} {value:.2f}")
     if not args.quick:
-        path = write_json(RESULT_FILE, payload)
-        image = plot(payload)
-        from report import write_report
-
-        print(f"\nwrote {path}, {image} and {write_report()}")
+        save_results(RESULT_FILE, payload, plot)
     return 0
 
 

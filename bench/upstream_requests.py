@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Any
 
-from results import bar, machine, progress, pyplot, save_plot, summarize, write_json
+from results import bar, machine, progress, pyplot, save_plot, save_results, summarize
 from servers import Gunicorn, relay_env, run_client, upstream_gets
 
 RESULT_FILE = "bench-upstream-requests.json"
@@ -166,11 +166,7 @@ def main() -> int:
         print(f"  bar {design}({high})/{design}({low}) <= {BAR_FLAT}: {value:.2f} "
               f"{'met' if value <= BAR_FLAT else 'MISSED'}")
     if not args.quick:
-        path = write_json(RESULT_FILE, payload)
-        image = plot(payload)
-        from report import write_report
-
-        print(f"\nwrote {path}, {image} and {write_report()}")
+        save_results(RESULT_FILE, payload, plot)
     return 0
 
 

@@ -116,7 +116,7 @@ def relay_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayServ
 
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Callable[..., RelayServer]]:
-    """Start servers with their own settings; all are stopped after the test."""
+    """Start servers with their own settings; all are stopped (quickly, SIGINT) after the test."""
     servers: list[RelayServer] = []
 
     def start(env: Mapping[str, str] | None = None, **kwargs: Any) -> RelayServer:
@@ -126,7 +126,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., RelayServer]]:
 
     yield start
     for server in servers:
-        server.stop()
+        server.stop(signal.SIGINT)  # at once: graceful shutdown has its own test
 
 
 @pytest.fixture

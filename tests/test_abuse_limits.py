@@ -15,7 +15,6 @@ import signal
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,21 +43,6 @@ def assert_error(answer: httpx.Response, status: int, code: str) -> dict[str, An
 def upstream_creates(client: httpx.Client) -> int:
     stats = client.get("/emulator/_emulator/stats").json()
     return sum(n for route, n in stats.items() if route.startswith("POST ") and route.endswith("/predictions"))
-
-
-@pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Callable[..., RelayServer]]:
-    """Like conftest's, but stopped at once (SIGINT): these tests are not about graceful shutdown."""
-    servers: list[RelayServer] = []
-
-    def start(env: dict[str, str] | None = None) -> RelayServer:
-        server = RelayServer(env or {}, tmp_path / f"s{len(servers)}").start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop(signal.SIGINT)
 
 
 # -- creation rate ---------------------------------------------------------------------------------

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -54,21 +53,6 @@ def assert_protective_headers(answer: httpx.Response, csp: str = CSP) -> None:
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"
     assert "Strict-Transport-Security" not in headers  # plain HTTP, no trusted proxy saying otherwise
-
-
-@pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Callable[..., RelayServer]]:
-    """Like conftest's, but stopped at once (SIGINT): these tests are not about graceful shutdown."""
-    servers: list[RelayServer] = []
-
-    def start(env: dict[str, str] | None = None) -> RelayServer:
-        server = RelayServer(env or {}, tmp_path / f"s{len(servers)}").start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop(signal.SIGINT)
 
 
 # -- headers ------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -217,7 +216,9 @@ class FreezableProxy:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            connection = {"client": client, "upstream": upstream, "frozen": False, "request": ""}
+            thawed = threading.Event()
+            thawed.set()
+            connection = {"client": client, "upstream": upstream, "thawed": thawed, "request": ""}
             with self.lock:
                 self.connections.append(connection)
             for source, sink, from_browser in ((client, upstream, True), (upstream, client, False)):
@@ -234,8 +235,7 @@ class FreezableProxy:
                     return
                 if from_browser:
                     self._note_request(connection, data)
-                while connection["frozen"] and not self.closed:
-                    time.sleep(0.05)
+                connection["thawed"].wait()  # a frozen connection holds its bytes until close()
                 if self.closed:
                     return
                 sink.sendall(data)
@@ -255,7 +255,7 @@ class FreezableProxy:
         with self.lock:
             chosen = [c for c in self.connections if path_fragment in c["request"]]
         for connection in chosen:
-            connection["frozen"] = True
+            connection["thawed"].clear()
         return len(chosen)
 
     def requests_for(self, path_fragment: str) -> int:
@@ -268,6 +268,7 @@ class FreezableProxy:
         with self.lock:
             connections = list(self.connections)
         for connection in connections:
+            connection["thawed"].set()  # release frozen pumps: they see `closed` and return
             for sock in (connection["client"], connection["upstream"]):
                 try:
                     sock.close()
