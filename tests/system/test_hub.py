@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 import redis
-from conftest import wait_until
 
 from relay.hub import HubEvent, MemoryHub, Waker, parse_event_id
 from relay.redis_hub import RedisHub
+from testbed import wait_until
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -8,10 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from conftest import wait_until
 
 from relay.hub import MemoryHub
 from relay.token_stream import TokenStreams
+from testbed import wait_until
 
 TOKENS = [f" word{i}" for i in range(10)]
 

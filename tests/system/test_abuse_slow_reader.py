@@ -23,8 +23,9 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from conftest import RelayServer, free_port, wait_until
 from standardwebhooks.webhooks import Webhook
+
+from testbed import RelayServer, free_port, wait_until
 
 EVENTS = 10_000
 PADDING = "x" * 1000  # every snapshot carries ~1.1 KB of logs: 10,000 of them are ~11 MB

@@ -19,9 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import RelayServer, wait_until
 
 from relay.emulator.models import MODELS
+from testbed import RelayServer, wait_until
 
 IMAGE = {"prompt": "counted", "steps": 2, "step_delay": 0.01, "boot_delay": 0}
 HELD = {"prompt": "held", "steps": 2, "step_delay": 0.01, "boot_delay": 300}  # stays `starting`

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from sse_reader import follow
+
+from testbed.sse import follow
 
 
 def samples(api: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -19,8 +19,9 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from conftest import ROOT, RedisServer, RelayServer, free_port, wait_until
-from sse_reader import Event, iter_events
+
+from testbed import ROOT, RedisServer, RelayServer, free_port, wait_until
+from testbed.sse import Event, iter_events
 
 pytestmark = pytest.mark.timeout(300)
 

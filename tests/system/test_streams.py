@@ -10,8 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import RelayServer, wait_until
-from sse_reader import Event, follow, iter_events, snapshots
+
+from testbed import RelayServer, wait_until
+from testbed.sse import Event, follow, iter_events, snapshots
 
 FAST_IMAGE = {"prompt": "a red fox", "steps": 8, "step_delay": 0.05, "boot_delay": 0.1}
 

@@ -17,12 +17,13 @@ import httpx
 import pytest
 import schemathesis
 import yaml
-from conftest import ROOT, RelayServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from testbed import ROOT, RelayServer
 
 SPEC = ROOT / "docs" / "openapi.yaml"
 # Non-JSON errors the contract allows: the widget shows its own problems as a page.

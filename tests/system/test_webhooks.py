@@ -10,11 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import RelayServer, free_port
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sse_reader import follow, iter_events, snapshots
 from standardwebhooks.webhooks import Webhook
+
+from testbed import RelayServer, free_port
+from testbed.sse import follow, iter_events, snapshots
 
 PATH = "/api/webhooks/replicate"
 SECRET = ""  # the emulator's signing secret, read by the `hooked` fixture

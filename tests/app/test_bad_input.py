@@ -7,8 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import TEST_SECRET
 from itsdangerous import URLSafeTimedSerializer
+
+from testbed import TEST_SECRET
 
 JSON = {"content-type": "application/json"}
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ROOT, TEST_SECRET, RelayServer, free_port, wait_until
 from itsdangerous import URLSafeTimedSerializer
 
 from relay.emulator.models import MODELS
+from testbed import ROOT, TEST_SECRET, RelayServer, free_port, wait_until
 
 IMAGE = {"prompt": "secret keeper", "steps": 3, "step_delay": 0.02, "boot_delay": 0}
 

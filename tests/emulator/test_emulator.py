@@ -37,7 +37,7 @@ from werkzeug.wrappers import Request, Response
 
 from relay.emulator import create_emulator
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 AUTH = {"Authorization": "Bearer test"}
 IMAGE_VERSION = hashlib.sha256(b"relay/image-demo").hexdigest()
 TQDM_LINE = re.compile(

@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ROOT, TEST_SECRET, RelayServer, free_port, wait_until
-from sse_reader import follow
 
 from relay.security import content_security_policy, cross_site_refusal
+from testbed import ROOT, TEST_SECRET, RelayServer, free_port, wait_until
+from testbed.sse import follow
 
 IMAGE = {"prompt": "a lighthouse", "steps": 3, "step_delay": 0.01, "boot_delay": 0}
 SLOW = {"prompt": "slow", "steps": 200, "step_delay": 0.05, "boot_delay": 0}
