@@ -14,7 +14,7 @@ from dotenv import dotenv_values
 from flask import Flask, request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from . import api, errors, limits, logs, pages, security
+from . import api, errors, limits, logs, pages, security, visitors
 from .config import ConfigError, Settings
 from .errors import NotFound
 from .service import RelayService
@@ -46,6 +46,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     logs.init_app(app)
     security.init_app(app, settings)
+    visitors.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     limits.init_app(app, settings)  # after the blueprints: it wraps their rate-limited views
