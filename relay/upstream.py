@@ -13,9 +13,11 @@ together with other processes. So each call here is one HTTP attempt.
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,14 +29,16 @@ from replicate.exceptions import ReplicateError
 
 from .errors import NotFound, UpstreamError, UpstreamThrottled, UpstreamUnavailable
 
-__all__ = ["EMULATOR_TOKEN", "Target", "Upstream"]
+__all__ = ["EMULATOR_TOKEN", "Target", "Upstream", "throttle_wait"]
 
 log = logging.getLogger(__name__)
 
 # The emulator accepts any bearer token; this placeholder is not a secret.
 EMULATOR_TOKEN = "relay-emulator"  # noqa: S105
 _PREDICTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_EXPECTED_IN = re.compile(r"available in (\d+(?:\.\d+)?) second", re.IGNORECASE)
+# Replicate's 429 wording, old ("Expected available in 5 seconds") and new ("resets in ~30s").
+_WAIT_IN_TEXT = re.compile(r"(?:available|resets) in ~?(\d+(?:\.\d+)?) ?s", re.IGNORECASE)
+_DEFAULT_THROTTLE_WAIT = 2.0
 # Replicate statuses whose detail a person can act on; others are our problem, not theirs.
 _PASS_THROUGH = frozenset({400, 404, 409, 413, 422})
 
@@ -79,7 +83,8 @@ class Upstream:
             if self._client is None:
                 if self._base_url is None:
                     raise UpstreamUnavailable("The prediction service is not reachable yet.")
-                client = Client(self._token, base_url=self._base_url, timeout=self._timeout)
+                client = Client(self._token, base_url=self._base_url, timeout=self._timeout,
+                                event_hooks={"response": [_throttled]})
                 retry = client._client._transport  # private: see the module docstring
                 if isinstance(retry, RetryTransport):
                     retry.max_attempts = 1
@@ -195,12 +200,54 @@ def _sentence(detail: str) -> str:
     return text if not text or text.endswith((".", "!", "?")) else text + "."
 
 
+def throttle_wait(headers: Mapping[str, str], body: object, now: float | None = None) -> float:
+    """How long a 429 asks us to wait: Retry-After (seconds or an HTTP date), then the body's
+    `retry_after`, then the wait named in its `detail` text, else a short default."""
+    header = (headers.get("retry-after") or "").strip()
+    if header:
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(header)
+            except (TypeError, ValueError, IndexError):
+                when = None
+            if when is not None and when.tzinfo is not None:
+                return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    if isinstance(body, dict):
+        field = body.get("retry_after")
+        if isinstance(field, (int, float)) and not isinstance(field, bool) and 0 <= field < 86400:
+            return float(field)
+        detail = body.get("detail")
+        match = _WAIT_IN_TEXT.search(detail) if isinstance(detail, str) else None
+        if match:
+            return float(match.group(1))
+    return _DEFAULT_THROTTLE_WAIT
+
+
+def _throttled(response: httpx.Response) -> None:
+    """httpx response hook: a 429 becomes UpstreamThrottled with the wait it names.
+
+    The client's ReplicateError keeps only the body, and Replicate puts the wait
+    in the Retry-After header first, so the 429 is read here, where headers are seen.
+    """
+    if response.status_code != 429:
+        return
+    response.read()
+    try:
+        body: object = response.json()
+    except ValueError:
+        body = None
+    wait = throttle_wait(response.headers, body)
+    raise UpstreamThrottled("Replicate is throttling requests; try again shortly.",
+                            retry_after=max(1.0, min(wait, 3600.0)))
+
+
 def _from_replicate_error(error: ReplicateError) -> Exception:
     status = error.status or 502
     detail = (error.detail or error.title or "").strip()
-    if status == 429:
-        match = _EXPECTED_IN.search(detail)
-        wait = float(match.group(1)) if match else 2.0
+    if status == 429:  # only when the response hook did not see it first
+        wait = throttle_wait({}, {"detail": detail})
         return UpstreamThrottled("Replicate is throttling requests; try again shortly.",
                                  retry_after=max(1.0, wait))
     if status >= 500:
