@@ -22,12 +22,14 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from .coordination import Coordination, HubUnavailable, LocalCoordination
 from .errors import NotFound, RelayError, UpstreamThrottled, UpstreamUnavailable
 from .feed import Applied, Feed
 from .hub import MemoryHub
 from .metrics import Metrics
+from .snapshot import is_prediction
 from .upstream import Upstream
 
 __all__ = ["PollPolicy", "Watchers"]
@@ -174,7 +176,13 @@ class Watchers:
                 continue
             try:
                 self.upstream_gets += 1
-                applied = self._feed.apply(self._upstream.get(prediction_id))
+                prediction = self._upstream.get(prediction_id)
+                if failures and is_prediction(prediction):
+                    # Say so before applying: a terminal state ends the stream, and
+                    # nothing published after `done` reaches anyone.
+                    failures = 0
+                    self._recovered(prediction_id)
+                applied = self._apply(prediction)
             except NotFound:
                 log.warning("prediction %s is unknown upstream; stopping its watcher", prediction_id)
                 return
@@ -199,15 +207,22 @@ class Watchers:
                 self._degraded(prediction_id, "Replicate answered with something that is not a prediction.", delay)
                 self._wait(prediction_id, wake, delay, holding=True)
                 continue
-            if failures:
-                failures = 0
-                self._recovered(prediction_id)
             if self._hub.is_done(prediction_id):
                 return
             unchanged = 0 if applied is Applied.NEW else unchanged + 1
             watched = self._hub.subscriber_count(prediction_id) > 0 or \
                 self._coordination.watched_elsewhere(prediction_id)
             self._wait(prediction_id, wake, self._policy.next_poll(unchanged, watched), holding=True)
+
+    def _apply(self, prediction: dict[str, Any]) -> Applied:
+        """Feed the answer on; one answer that cannot be published must never end the watcher."""
+        try:
+            return self._feed.apply(prediction)
+        except HubUnavailable:
+            raise
+        except Exception:
+            log.exception("could not publish an upstream answer; treating it as not a prediction")
+            return Applied.INVALID
 
     def _degraded(self, prediction_id: str, message: str, retry_in: float) -> None:
         if self.degraded_since is None:
