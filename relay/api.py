@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -104,9 +105,27 @@ def seed_stream() -> Response:
     return _single_stream(_granted_id(prediction_id, "stream"))
 
 
-def _last_event_id() -> str | None:
+# The ids Relay issues: `<ms>-<seq>` (the memory hub's and Redis stream ids alike);
+# a multiplexed stream's id joins one per prediction with commas (empty: none yet).
+_EVENT_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+
+
+def _last_event_id(parts: int = 1) -> str | None:
+    """Where the client resumes, if it names an id Relay could have issued; 400 otherwise.
+
+    The value is written back into `id:` lines, so anything else (CR/LF above all)
+    is refused here, at the edge.
+    """
     value = request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
-    return value.strip() if value and value.strip() else None
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    pieces = value.split(",")
+    shaped = len(value) <= 48 * parts and len(pieces) == parts and \
+        all(_EVENT_ID.match(piece) or (parts > 1 and piece == "") for piece in pieces)
+    if not shaped:
+        raise InvalidRequest("Last-Event-ID (or lastEventId) is not an event id this stream issued.")
+    return value
 
 
 def _single_stream(prediction_id: str) -> Response:
@@ -133,7 +152,7 @@ def multiplexed_stream() -> Response:
             ids.append(prediction_id)
     for prediction_id in ids:
         service.ensure_known(prediction_id)
-    return _open_stream(ids, split_id(_last_event_id(), len(ids)), multiplexed=True)
+    return _open_stream(ids, split_id(_last_event_id(len(ids)), len(ids)), multiplexed=True)
 
 
 def _open_stream(ids: Sequence[str], last_ids: Sequence[str | None], *, multiplexed: bool) -> Response:
