@@ -12,6 +12,7 @@ from typing import Any
 import redis
 from dotenv import dotenv_values
 from flask import Flask, request
+from werkzeug.routing import Map
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from . import api, errors, limits, logs, pages, security, visitors
@@ -25,9 +26,22 @@ __all__ = ["ConfigError", "Settings", "create_app"]
 _ROOT = Path(__file__).resolve().parent.parent
 
 
+class _UrlMap(Map):
+    """Werkzeug's map without slash merging: its redirect (`/api//models` to `/api/models`)
+    builds an absolute Location from the request's Host header, which anyone can set."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["merge_slashes"] = False
+        super().__init__(*args, **kwargs)
+
+
+class _Relay(Flask):
+    url_map_class = _UrlMap
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment (a .env file, then real variables, then test_config)."""
-    app = Flask(__name__, instance_relative_config=False, instance_path=_instance_path(test_config),
+    app = _Relay(__name__, instance_relative_config=False, instance_path=_instance_path(test_config),
                 template_folder=str(_ROOT / "templates"), static_folder=str(_ROOT / "static"))
     env = _environment(test_config)
     settings = Settings.from_env(env)
