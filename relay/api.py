@@ -15,7 +15,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .catalog import describe
 from .errors import Forbidden, InvalidRequest, PayloadTooLarge, RelayError, UnsupportedMediaType
-from .limits import creation_limited, stream_slot
+from .limits import cancel_limited, creation_limited, stream_slot
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .service import RelayService
 from .streams import split_id
@@ -180,6 +180,7 @@ def _sse_response(body: Iterator[bytes] | None) -> Response:
 
 
 @bp.post("/api/predictions/<prediction_id>/cancel")
+@cancel_limited
 def cancel_prediction(prediction_id: str) -> Response:
     return jsonify(_service().cancel(_granted_id(prediction_id, "cancel")))
 

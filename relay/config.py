@@ -64,6 +64,7 @@ class Settings:
     heartbeat_interval: float = 15.0
     stream_max_age: float = 600.0
     rate_limit: str = "10/minute"
+    cancel_rate_limit: str = "30/minute"
     embed_origins: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     trusted_proxies: int = 0
@@ -104,6 +105,7 @@ class Settings:
             heartbeat_interval=reader.number("RELAY_HEARTBEAT_INTERVAL", 15.0, low=0.05, high=50),
             stream_max_age=reader.number("RELAY_STREAM_MAX_AGE", 600.0, low=1, high=86400),
             rate_limit=reader.rate("RELAY_RATE_LIMIT", "10/minute"),
+            cancel_rate_limit=reader.rate("RELAY_CANCEL_RATE_LIMIT", "30/minute"),
             embed_origins=reader.origins("RELAY_EMBED_ORIGINS"),
             cors_origins=reader.origins("RELAY_CORS_ORIGINS"),
             trusted_proxies=int(reader.number("RELAY_TRUSTED_PROXIES", 0, low=0, high=10, whole=True)),

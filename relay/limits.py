@@ -29,12 +29,15 @@ from flask_limiter import Limiter, RateLimitExceeded
 from .config import Settings
 from .errors import RateLimited, error_response
 
-__all__ = ["StreamSlot", "StreamSlots", "client_key", "creation_limited", "init_app", "stream_slot"]
+__all__ = ["StreamSlot", "StreamSlots", "cancel_limited", "client_key", "creation_limited", "init_app",
+           "stream_slot"]
 
 log = logging.getLogger(__name__)
 
 CREATE_SCOPE = "create"
+CANCEL_SCOPE = "cancel"
 _MARK = "_relay_creation_limited"
+_CANCEL_MARK = "_relay_cancel_limited"
 _SLOTS = "relay.stream_slots"
 # How long a client turned away for holding too many streams should wait: about
 # the time a dead connection of theirs takes to be noticed (one heartbeat).
@@ -60,6 +63,12 @@ def client_key() -> str:
 def creation_limited(view: View) -> View:
     """Mark a view as creating predictions: all such views share RELAY_RATE_LIMIT per client."""
     setattr(view, _MARK, True)
+    return view
+
+
+def cancel_limited(view: View) -> View:
+    """Mark a view as cancelling: such views share RELAY_CANCEL_RATE_LIMIT per client."""
+    setattr(view, _CANCEL_MARK, True)
     return view
 
 
@@ -143,18 +152,24 @@ def init_app(app: Flask, settings: Settings) -> None:
     )
     limiter.init_app(app)
     limit = limiter.shared_limit(settings.rate_limit, scope=CREATE_SCOPE)
+    cancel_limit = limiter.shared_limit(settings.cancel_rate_limit, scope=CANCEL_SCOPE)
     for endpoint, view in list(app.view_functions.items()):
+        wrapped: Any = view  # the same view, checked first; Flask-Limiter's types are wider
         if getattr(view, _MARK, False):
-            wrapped: Any = limit(view)  # the same view, checked first; Flask-Limiter's types are wider
-            app.view_functions[endpoint] = wrapped
+            wrapped = limit(wrapped)
+        if getattr(view, _CANCEL_MARK, False):
+            wrapped = cancel_limit(wrapped)
+        app.view_functions[endpoint] = wrapped
 
     def rate_limited(error: RateLimitExceeded) -> Response:
         current = limiter.current_limit
         wait = current.reset_at - time.time() if current is not None else 60.0
         seconds = max(1, math.ceil(wait))
+        view = app.view_functions.get(request.endpoint or "")
+        what = "cancels" if view is not None and getattr(view, _CANCEL_MARK, False) else "predictions"
         return error_response(
             429, "rate_limited",
-            f"Too many predictions from your address (the limit is {error.description}). "
+            f"Too many {what} from your address (the limit is {error.description}). "
             f"Try again in {seconds} second{'s' if seconds != 1 else ''}.",
             retry_after=seconds)
 

@@ -101,6 +101,10 @@ class RelayService:
         }
 
     def cancel(self, prediction_id: str) -> dict[str, Any]:
+        held = self.hub.latest(prediction_id) if self.hub.is_done(prediction_id) else None
+        if held is not None:
+            # Finished: nothing to cancel, and Replicate would only say so again.
+            return {"success": True, "id": prediction_id, "status": str(held.get("status", ""))}
         prediction = self.upstream.cancel(prediction_id)
         self.feed.apply(prediction)
         self.watchers.poke(prediction_id)

@@ -58,6 +58,7 @@ class RelayServer:
             "RELAY_LOG_LEVEL": "INFO",
             # Tests create predictions back to back from one address; the abuse tests set the limit they test.
             "RELAY_RATE_LIMIT": "100000/minute",
+            "RELAY_CANCEL_RATE_LIMIT": "100000/minute",
             **env,
         }
         self.env.pop("REPLICATE_API_TOKEN", None) if "REPLICATE_API_TOKEN" not in env else None
