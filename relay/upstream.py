@@ -117,21 +117,23 @@ class Upstream:
     # -- calls ----------------------------------------------------------------
     def create(self, target: Target, input: Mapping[str, Any], *, webhook: str | None = None,
                webhook_events_filter: list[str] | None = None) -> dict[str, Any]:
-        """Start a prediction; the prediction as Replicate returned it."""
-        extra: dict[str, Any] = {}
+        """Start a prediction; the prediction as Replicate returned it (raw JSON).
+
+        The body is the one the client's own `predictions.create` sends; the answer
+        is read as JSON rather than through the client's `Prediction` model, which
+        refuses an answer that lacks `model` or `version` after the prediction was made.
+        """
+        body: dict[str, Any] = {"input": dict(input)}
         if webhook:
-            extra["webhook"] = webhook
-            extra["webhook_events_filter"] = webhook_events_filter
-        with self._observed("create"), _mapped_errors("create"):
-            if target.version is not None:
-                version = f"{target.model}:{target.version}" if target.model else target.version
-                prediction = self.client.predictions.create(version=version, input=dict(input), **extra)
-            else:
-                assert target.model is not None
-                prediction = self.client.models.predictions.create(
-                    model=target.model, input=dict(input), **extra
-                )
-        return dict(prediction.dict())
+            body["webhook"] = webhook
+            body["webhook_events_filter"] = webhook_events_filter
+        if target.version is not None:
+            body["version"] = f"{target.model}:{target.version}" if target.model else target.version
+            path = "/v1/predictions"
+        else:
+            assert target.model is not None
+            path = f"/v1/models/{target.model}/predictions"
+        return self._json("POST", path, body, endpoint="create")
 
     def get(self, prediction_id: str) -> dict[str, Any]:
         """The prediction's current state, as raw JSON (the client cannot parse `aborted`)."""
@@ -149,10 +151,12 @@ class Upstream:
             raise UpstreamError("Replicate answered the webhook secret request without a key.")
         return key
 
-    def _json(self, method: str, path: str) -> dict[str, Any]:
-        endpoint = "cancel" if path.endswith("/cancel") else "secret" if "webhooks" in path else "get"
+    def _json(self, method: str, path: str, body: Mapping[str, Any] | None = None,
+              endpoint: str | None = None) -> dict[str, Any]:
+        endpoint = endpoint or ("cancel" if path.endswith("/cancel") else "secret" if "webhooks" in path else "get")
         with self._observed(endpoint), _mapped_errors(path):
-            response = self.client._request(method, path)  # private: raw JSON, see get()
+            # private: raw JSON, see get() and create()
+            response = self.client._request(method, path, **({"json": body} if body is not None else {}))
             try:
                 data = response.json()
             except ValueError:
