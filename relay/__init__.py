@@ -45,7 +45,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                 template_folder=str(_ROOT / "templates"), static_folder=str(_ROOT / "static"))
     env = _environment(test_config)
     settings = Settings.from_env(env)
-    logs.configure_logging(settings.log_level, [settings.replicate_api_token or "", settings.webhook_secret or ""])
+    logs.configure_logging(settings.log_level, [settings.replicate_api_token or "", settings.webhook_secret or "",
+                                                settings.metrics_token or ""])
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     secret_key = settings.secret_key or _instance_secret(Path(app.instance_path))
     app.config.update(SECRET_KEY=secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes,

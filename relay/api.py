@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import math
 import re
@@ -203,6 +204,12 @@ def replicate_webhook() -> Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
+    token = _service().settings.metrics_token
+    if token is not None:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise Forbidden("The metrics need `Authorization: Bearer <RELAY_METRICS_TOKEN>`.",
+                            code="metrics_token_required")
     return Response(_service().metrics.render(), content_type=METRICS_CONTENT_TYPE)
 
 

@@ -59,6 +59,7 @@ class Settings:
     redis_url: str | None = None
     public_url: str | None = None
     webhook_secret: str | None = None
+    metrics_token: str | None = None
     allowed_models: tuple[AllowedModel, ...] = EMULATOR_MODELS
     poll_interval: float = 1.0
     heartbeat_interval: float = 15.0
@@ -98,6 +99,7 @@ class Settings:
             redis_url=reader.redis_url("REDIS_URL"),
             public_url=public_url.rstrip("/") if public_url else None,
             webhook_secret=reader.text("REPLICATE_WEBHOOK_SECRET"),
+            metrics_token=reader.text("RELAY_METRICS_TOKEN"),
             allowed_models=reader.models(
                 "RELAY_ALLOWED_MODELS", PUBLIC_MODELS if token else EMULATOR_MODELS
             ),
