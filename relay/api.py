@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from .bodies import read_body
 from .catalog import describe
 from .errors import Forbidden, InvalidRequest, PayloadTooLarge, RelayError, UnsupportedMediaType
 from .limits import cancel_limited, creation_limited, stream_slot
@@ -26,6 +27,8 @@ from .validation import parse_create_request
 __all__ = ["bp"]
 
 bp = Blueprint("api", __name__)
+
+WEBHOOK_MAX_BYTES = 4 * 2**20
 
 _STREAM_HEADERS = {
     "Cache-Control": "no-cache",
@@ -43,21 +46,24 @@ def _json_body() -> object:
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
-    limit = _service().settings.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"The request body is larger than {limit // 1024} KB.")
-    try:
-        raw = request.stream.read(limit)
-        # A body without Content-Length (chunked) is cut at the limit by werkzeug, which
-        # raises 413 when one byte more is asked for and there is more.
-        if len(raw) >= limit and request.stream.read(1):
-            raise RequestEntityTooLarge()
-    except RequestEntityTooLarge:
-        raise PayloadTooLarge(f"The request body is larger than {limit // 1024} KB.") from None
+    settings = _service().settings
+    raw = _body(settings.max_body_bytes)
     try:
         return json.loads(raw, parse_constant=_not_json, parse_float=_finite)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidRequest("The body is not valid JSON.") from None
+
+
+def _body(limit: int) -> bytes:
+    """The request body, at most `limit` bytes, read within RELAY_BODY_TIMEOUT (bodies.py)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit // 1024} KB.")
+    try:
+        # werkzeug cuts a body without Content-Length (chunked) at max_content_length
+        # and raises 413 when more is asked for.
+        return read_body(request.stream, limit, _service().settings.body_timeout)
+    except RequestEntityTooLarge:
+        raise PayloadTooLarge(f"The request body is larger than {limit // 1024} KB.") from None
 
 
 def _not_json(constant: str) -> object:
@@ -188,12 +194,14 @@ def cancel_prediction(prediction_id: str) -> Response:
 
 @bp.post("/api/webhooks/replicate")
 def replicate_webhook() -> Response:
-    # Webhook bodies are whole predictions (logs included): allow more than a create body.
-    request.max_content_length = 4 * 2**20
-    raw = request.get_data(cache=False)
     headers = {name.lower(): value for name, value in request.headers.items()}
     service = _service()
     try:
+        # Headers and timestamp first: a forged or stale delivery is refused before its body is read.
+        service.webhooks.check_headers(headers)
+        # Webhook bodies are whole predictions (logs included): allow more than a create body.
+        request.max_content_length = WEBHOOK_MAX_BYTES
+        raw = _body(WEBHOOK_MAX_BYTES)
         outcome = service.apply_webhook(headers, raw)
     except RelayError as error:
         service.metrics.webhooks.labels(error.code).inc()

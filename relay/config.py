@@ -78,6 +78,7 @@ class Settings:
     upstream_budget: float = 1200.0
     history_size: int = 256
     max_body_bytes: int = 64 * 1024
+    body_timeout: float = 10.0
     max_streams_per_client: int = 50
     max_watch_per_stream: int = 32
 
@@ -124,6 +125,7 @@ class Settings:
             max_body_bytes=int(
                 reader.number("RELAY_MAX_BODY_BYTES", 64 * 1024, low=1024, high=16 * 2**20, whole=True)
             ),
+            body_timeout=reader.number("RELAY_BODY_TIMEOUT", 10.0, low=0.5, high=300),
             max_streams_per_client=int(
                 reader.number("RELAY_MAX_STREAMS_PER_CLIENT", 50, low=1, high=100_000, whole=True)
             ),
