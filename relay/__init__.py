@@ -15,7 +15,7 @@ from flask import Flask, request
 from werkzeug.routing import Map
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from . import api, errors, limits, logs, pages, security, visitors
+from . import api, errors, lifecycle, limits, logs, pages, security, visitors
 from .config import ConfigError, Settings
 from .errors import NotFound
 from .service import RelayService
@@ -55,6 +55,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     upstream = Upstream(settings.replicate_api_token, settings.replicate_base_url)
     service = RelayService(settings, secret_key, upstream, _redis_client(settings.redis_url))
     app.extensions["relay"] = service
+    lifecycle.end_streams_on_sigterm(service.shutdown)
     if settings.uses_emulator and settings.replicate_base_url is None:
         _mount_emulator(app, settings, upstream)
 
