@@ -53,7 +53,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                       JSON_SORT_KEYS=False)
 
     upstream = Upstream(settings.replicate_api_token, settings.replicate_base_url)
-    service = RelayService(settings, secret_key, upstream, _redis_client(settings.redis_url))
+    service = RelayService(settings, secret_key, upstream, _redis_client(settings))
     app.extensions["relay"] = service
     lifecycle.end_streams_on_sigterm(service.shutdown)
     if settings.uses_emulator and settings.replicate_base_url is None:
@@ -69,15 +69,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _redis_client(url: str | None) -> redis.Redis | None:
+def _redis_client(settings: Settings) -> redis.Redis | None:
     """A connection pool for REDIS_URL, checked now so a bad URL fails at start, by name."""
-    if url is None:
+    url = settings.redis_client_url
+    if url is None or settings.redis_url is None:
         return None
     client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=30)
     try:
         client.ping()
     except (redis.RedisError, OSError) as error:
-        where = url.split("@")[-1]  # never print the password
+        where = settings.redis_url.split("@")[-1].split("?")[0]  # never print the password
+        if "CERTIFICATE_VERIFY_FAILED" in str(error) or "certificate verify failed" in str(error):
+            raise ConfigError(
+                f"REDIS_URL: the TLS certificate of Redis at {where} is not trusted ({error}). If this "
+                "Redis uses a self-signed certificate (Heroku Redis does), set RELAY_REDIS_VERIFY_TLS=0."
+            ) from None
         raise ConfigError(f"REDIS_URL: cannot reach Redis at {where}: {error}") from None
     return client
 

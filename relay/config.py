@@ -57,6 +57,7 @@ class Settings:
     replicate_base_url: str | None = None
     secret_key: str | None = None
     redis_url: str | None = None
+    redis_verify_tls: bool = True
     public_url: str | None = None
     webhook_secret: str | None = None
     metrics_token: str | None = None
@@ -83,6 +84,15 @@ class Settings:
     max_watch_per_stream: int = 32
 
     @property
+    def redis_client_url(self) -> str | None:
+        """REDIS_URL as the Redis clients are given it: with certificate checks off for a
+        `rediss://` URL when RELAY_REDIS_VERIFY_TLS=0 (Heroku Redis's self-signed certificate)."""
+        url = self.redis_url
+        if url is None or self.redis_verify_tls or not url.startswith("rediss://"):
+            return url
+        return url + ("&" if "?" in url else "?") + "ssl_cert_reqs=none&ssl_check_hostname=false"
+
+    @property
     def uses_emulator(self) -> bool:
         """True when no token is set: Relay talks to its built-in emulator."""
         return not self.replicate_api_token
@@ -98,6 +108,7 @@ class Settings:
             replicate_base_url=reader.url("REPLICATE_BASE_URL"),
             secret_key=reader.text("SECRET_KEY"),
             redis_url=reader.redis_url("REDIS_URL"),
+            redis_verify_tls=reader.switch("RELAY_REDIS_VERIFY_TLS", True),
             public_url=public_url.rstrip("/") if public_url else None,
             webhook_secret=reader.text("REPLICATE_WEBHOOK_SECRET"),
             metrics_token=reader.text("RELAY_METRICS_TOKEN"),
@@ -162,6 +173,17 @@ class _Reader:
             self._problems.append(f"{name}: expected a redis://, rediss:// or unix:// URL")
             return None
         return value
+
+    def switch(self, name: str, default: bool) -> bool:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        self._problems.append(f"{name}={raw!r}: expected 1 or 0 (true or false)")
+        return default
 
     def number(
         self, name: str, default: float, *, low: float, high: float, whole: bool = False

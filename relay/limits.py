@@ -143,7 +143,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     """
     limiter = Limiter(
         client_key,
-        storage_uri=_storage_uri(settings.redis_url),
+        storage_uri=_storage_uri(settings.redis_client_url),
         strategy="moving-window",
         key_prefix="relay-limits",
         # If Redis stops answering, count in this process rather than fail every create.
