@@ -9,8 +9,9 @@ usually handed a whole /64 and could otherwise pick a fresh address per request.
   the limit at a window's edge), in memory, or in Redis when REDIS_URL is set
   so that every worker shares one count. Routes opt in with `@creation_limited`;
   the limiter itself is built per app in `init_app`, so no state outlives an app.
-- Open streams are counted in this process by `StreamSlots`: a slot is taken
-  before a stream starts and given back when its generator ends.
+- Open streams are counted by `StreamSlots`: a slot is taken before a stream
+  starts and given back when its generator ends; in this process, or with
+  REDIS_URL across the deployment (`RedisStreamSlots`, shared_slots.py).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .config import Settings
 from .errors import RateLimited, error_response
 
 __all__ = ["StreamSlot", "StreamSlots", "cancel_limited", "client_key", "creation_limited", "init_app",
-           "stream_slot"]
+           "stream_slot", "too_many_streams"]
 
 log = logging.getLogger(__name__)
 
@@ -75,15 +76,23 @@ def cancel_limited(view: View) -> View:
 class StreamSlot:
     """One open stream of one client; `release` is safe to call more than once."""
 
-    def __init__(self, slots: StreamSlots, client: str) -> None:
+    def __init__(self, slots: StreamSlots, client: str, token: str | None = None) -> None:
         self._slots = slots
         self._client = client
+        self._token = token
         self._released = False
 
     def release(self) -> None:
         if not self._released:
             self._released = True
-            self._slots._give_back(self._client)
+            self._slots._give_back(self._client, self._token)
+
+
+def too_many_streams(held: int) -> RateLimited:
+    return RateLimited(
+        f"Your address already has {held} streams open, the most allowed. Close one (or follow "
+        "several predictions on one stream with /api/events) and try again.",
+        code="too_many_streams", retry_after=_STREAM_RETRY_SECONDS)
 
 
 class StreamSlots:
@@ -99,17 +108,14 @@ class StreamSlots:
         with self._lock:
             held = self._held.get(client, 0)
             if held >= self.per_client:
-                raise RateLimited(
-                    f"Your address already has {held} streams open, the most allowed. Close one (or follow "
-                    "several predictions on one stream with /api/events) and try again.",
-                    code="too_many_streams", retry_after=_STREAM_RETRY_SECONDS)
+                raise too_many_streams(held)
             self._held[client] = held + 1
         return StreamSlot(self, client)
 
     def held(self, client: str) -> int:
         return self._held.get(client, 0)
 
-    def _give_back(self, client: str) -> None:
+    def _give_back(self, client: str, token: str | None) -> None:
         with self._lock:
             left = self._held.get(client, 0) - 1
             if left > 0:
@@ -174,4 +180,13 @@ def init_app(app: Flask, settings: Settings) -> None:
             retry_after=seconds)
 
     app.register_error_handler(RateLimitExceeded, rate_limited)
-    app.extensions[_SLOTS] = StreamSlots(settings.max_streams_per_client)
+    slots = StreamSlots(settings.max_streams_per_client)
+    url = settings.redis_client_url
+    if url is not None:
+        import redis
+
+        from .shared_slots import RedisStreamSlots
+
+        slots = RedisStreamSlots(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3),
+                                 settings.max_streams_per_client)
+    app.extensions[_SLOTS] = slots
