@@ -5,6 +5,8 @@
   a process with subscribers takes over within a lease time;
 - whether anyone, anywhere, still watches a prediction;
 - when a webhook last brought its state (polling waits while webhooks flow);
+- small notes a lease holder leaves for whoever takes over (`remember` /
+  `recall`: where the output stream reader had got to);
 - a shared budget of upstream requests: a token bucket all processes draw
   from, which spreads polls instead of bursting, and a common pause after a 429.
 """
@@ -42,6 +44,9 @@ class Coordination(Protocol):
     def quiet_for(self, prediction_id: str) -> float: ...
     def take_budget(self) -> float: ...
     def pause_upstream(self, seconds: float) -> None: ...
+    def remember(self, name: str, prediction_id: str, value: str) -> None: ...
+    def recall(self, name: str, prediction_id: str) -> str | None: ...
+    def forget(self, name: str, prediction_id: str) -> None: ...
 
 
 class _Bucket:
@@ -63,6 +68,7 @@ class LocalCoordination:
         self._stamp = time.monotonic()
         self._paused_until = 0.0
         self._pushed: dict[str, float] = {}
+        self._notes: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
     def hold(self, name: str, prediction_id: str) -> bool:
@@ -105,6 +111,15 @@ class LocalCoordination:
     def pause_upstream(self, seconds: float) -> None:
         with self._lock:
             self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    def remember(self, name: str, prediction_id: str, value: str) -> None:
+        self._notes[(name, prediction_id)] = value
+
+    def recall(self, name: str, prediction_id: str) -> str | None:
+        return self._notes.get((name, prediction_id))
+
+    def forget(self, name: str, prediction_id: str) -> None:
+        self._notes.pop((name, prediction_id), None)
 
 
 _TAKE = """
@@ -199,3 +214,24 @@ class RedisCoordination:
             self._redis.set("relay:budget:paused", str(time.time() + seconds), px=int(seconds * 1000) + 1)
         except (redis.RedisError, OSError):
             pass
+
+    def remember(self, name: str, prediction_id: str, value: str) -> None:
+        try:
+            self._redis.set(f"relay:{{{prediction_id}}}:note:{name}", value, ex=3600)
+        except (redis.RedisError, OSError):
+            pass
+
+    def recall(self, name: str, prediction_id: str) -> str | None:
+        try:
+            value = self._redis.get(f"relay:{{{prediction_id}}}:note:{name}")
+        except (redis.RedisError, OSError):
+            return None
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
+        return value if isinstance(value, str) else None
+
+    def forget(self, name: str, prediction_id: str) -> None:
+        try:
+            self._redis.delete(f"relay:{{{prediction_id}}}:note:{name}")
+        except (redis.RedisError, OSError):
+            pass  # it expires

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from relay.hub import MemoryHub
-from relay.token_stream import TokenStreams
+from relay.output_stream import OutputStreams
 from testbed import wait_until
 
 TOKENS = [f" word{i}" for i in range(10)]
@@ -55,7 +55,7 @@ def test_a_dropped_upstream_stream_resumes_with_last_event_id_and_loses_nothing(
     hub = MemoryHub()
     ended: list[str] = []
     with httpx.Client() as client:
-        streams = TokenStreams(hub, lambda: client, on_end=ended.append)
+        streams = OutputStreams(hub, lambda: client, on_end=ended.append)
         streams.ensure("p", upstream_url)
         wait_until(lambda: ended == ["p"])
     outputs = [e.data["text"] for e in hub._channels["p"].history if e.kind == "output"]
@@ -67,7 +67,7 @@ def test_an_unreadable_stream_is_given_up_after_a_few_tries() -> None:
     hub = MemoryHub()
     ended: list[str] = []
     with httpx.Client() as client:
-        streams = TokenStreams(hub, lambda: client, on_end=ended.append, max_attempts=2)
+        streams = OutputStreams(hub, lambda: client, on_end=ended.append, max_attempts=2)
         streams.ensure("p", "http://127.0.0.1:9/nothing-listens-here")
         wait_until(lambda: ended == ["p"])
     assert hub.latest("p") is None
