@@ -9,6 +9,9 @@
   `recall`: where the output stream reader had got to);
 - a shared budget of upstream requests: a token bucket all processes draw
   from, which spreads polls instead of bursting, and a common pause after a 429.
+  Within a process the budget is handed out round robin (`FairTurns`): each
+  prediction waiting to poll holds one place in a queue, so forty busy
+  predictions cannot keep a forty-first from its turn for more than one round.
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ import os
 import secrets
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 import redis
 
 from .errors import RelayError
 
-__all__ = ["Coordination", "HubUnavailable", "LocalCoordination", "RedisCoordination"]
+__all__ = ["Coordination", "FairTurns", "HubUnavailable", "LocalCoordination", "RedisCoordination"]
 
 
 class HubUnavailable(RelayError):
@@ -47,6 +52,54 @@ class Coordination(Protocol):
     def remember(self, name: str, prediction_id: str, value: str) -> None: ...
     def recall(self, name: str, prediction_id: str) -> str | None: ...
     def forget(self, name: str, prediction_id: str) -> None: ...
+
+
+class FairTurns:
+    """The budget, handed to waiting predictions first come, first served, one place each."""
+
+    def __init__(self, take_budget: Callable[[], float]) -> None:
+        self._take_budget = take_budget
+        self._queue: deque[str] = deque()
+        self._changed = threading.Condition()
+
+    def take(self, prediction_id: str, timeout: float, closing: Callable[[], bool]) -> bool:
+        """True when this prediction may poll now; False after `timeout` (it keeps its place)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            if prediction_id not in self._queue:
+                self._queue.append(prediction_id)
+            while not closing():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                if self._queue[0] != prediction_id:
+                    self._changed.wait(left)
+                    continue
+                wait = self._take_budget()
+                if wait <= 0:
+                    self._queue.popleft()
+                    self._changed.notify_all()
+                    return True
+                self._changed.wait(min(wait, left))
+        self.leave(prediction_id)
+        return False
+
+    def leave(self, prediction_id: str) -> None:
+        """Give up the place (a watcher that ends); the next in line moves up."""
+        with self._changed:
+            try:
+                self._queue.remove(prediction_id)
+            except ValueError:
+                return
+            self._changed.notify_all()
+
+    def wake(self) -> None:
+        """Make every waiter look at `closing` again now."""
+        with self._changed:
+            self._changed.notify_all()
+
+    def waiting(self) -> int:
+        return len(self._queue)
 
 
 class _Bucket:

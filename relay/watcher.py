@@ -12,7 +12,8 @@ mark the prediction as watched, and take the lease over if its holder dies.
 Upstream failures are retried with capped, jittered exponential backoff and
 reported as `upstream` events: they never turn into a failed prediction, since
 only Replicate decides a prediction's status. Every poll draws from the shared
-upstream budget; a 429 pauses every process's polling together.
+upstream budget, handed out round robin over the predictions waiting for it
+(coordination.FairTurns); a 429 pauses every process's polling together.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .coordination import Coordination, HubUnavailable, LocalCoordination
+from .coordination import Coordination, FairTurns, HubUnavailable, LocalCoordination
 from .errors import NotFound, RelayError, UpstreamThrottled, UpstreamUnavailable
 from .feed import Applied, Feed
 from .hub import MemoryHub
@@ -78,6 +79,7 @@ class Watchers:
         # prediction, poll it only after this long without one.
         self._reconcile = reconcile_interval
         self._coordination: Coordination = coordination or LocalCoordination()
+        self._turns = FairTurns(self._coordination.take_budget)
         self._running: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._closing = False
@@ -113,6 +115,7 @@ class Watchers:
 
     def close(self) -> None:
         self._closing = True
+        self._turns.wake()
         for wake in list(self._running.values()):
             wake.set()
 
@@ -124,6 +127,7 @@ class Watchers:
         except Exception:  # a watcher must never die silently with subscribers waiting
             log.exception("watcher for %s failed", prediction_id)
         finally:
+            self._turns.leave(prediction_id)
             with self._lock:
                 self._running.pop(prediction_id, None)
             self._coordination.release(LEASE, prediction_id)
@@ -170,9 +174,11 @@ class Watchers:
                 self.takeovers += 1
                 log.info("took over following %s upstream", prediction_id)
             quiet = self._coordination.quiet_for(prediction_id) if self._reconcile is not None else 0.0
-            budget_wait = self._coordination.take_budget() if quiet <= 0 else 0.0
-            if quiet > 0 or budget_wait > 0:
-                self._wait(prediction_id, wake, max(quiet, budget_wait), holding=True)
+            if quiet > 0:
+                self._wait(prediction_id, wake, quiet, holding=True)
+                continue
+            # Our turn of the shared budget, round robin; while queued, go round again to renew the lease.
+            if not self._turns.take(prediction_id, self._coordination.lease_seconds / 3, lambda: self._closing):
                 continue
             try:
                 self.upstream_gets += 1
