@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import redis
 from dotenv import dotenv_values
 from flask import Flask, request
@@ -25,8 +26,13 @@ __all__ = ["ConfigError", "Settings", "create_app"]
 _ROOT = Path(__file__).resolve().parent.parent
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app from the environment (a .env file, then real variables, then test_config)."""
+def create_app(test_config: Mapping[str, Any] | None = None, *,
+               upstream_transport: httpx.BaseTransport | None = None) -> Flask:
+    """Build the app from the environment (a .env file, then real variables, then test_config).
+
+    `upstream_transport` replaces the HTTP transport to Replicate (tests pass an
+    `httpx.WSGITransport` to reach the emulator in-process).
+    """
     app = Flask(__name__, instance_relative_config=False, instance_path=_instance_path(test_config),
                 template_folder=str(_ROOT / "templates"), static_folder=str(_ROOT / "static"))
     env = _environment(test_config)
@@ -37,7 +43,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(SECRET_KEY=secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes,
                       JSON_SORT_KEYS=False)
 
-    upstream = Upstream(settings.replicate_api_token, settings.replicate_base_url)
+    upstream = Upstream(settings.replicate_api_token, settings.replicate_base_url, transport=upstream_transport)
     service = RelayService(settings, secret_key, upstream, _redis_client(settings.redis_url))
     app.extensions["relay"] = service
     if settings.uses_emulator and settings.replicate_base_url is None:
