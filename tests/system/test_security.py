@@ -5,11 +5,7 @@ Every test here attacks a real gunicorn + gevent server from the outside.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import threading
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
@@ -19,7 +15,7 @@ import httpx
 import pytest
 
 from relay.security import content_security_policy, cross_site_refusal
-from testbed import ROOT, TEST_SECRET, RelayServer, free_port, wait_until
+from testbed import TEST_SECRET, FlaskDevServer, RelayServer, wait_until
 from testbed.sse import follow
 
 IMAGE = {"prompt": "a lighthouse", "steps": 3, "step_delay": 0.01, "boot_delay": 0}
@@ -329,41 +325,14 @@ def test_tokens_never_reach_the_gunicorn_logs(api: httpx.Client, relay_server: R
 
 def test_tokens_never_reach_the_dev_server_logs(tmp_path: Path) -> None:
     """`flask run` (werkzeug) logs the request line with its query string; Relay blanks the tokens."""
-    port = free_port()
-    env = {**os.environ, "SECRET_KEY": TEST_SECRET, "RELAY_INSTANCE_PATH": str(tmp_path / "i"),
-           "RELAY_RATE_LIMIT": "1000/minute", "RELAY_HEARTBEAT_INTERVAL": "1", "RELAY_POLL_INTERVAL": "0.1",
-           "PYTHONUNBUFFERED": "1"}
-    env.pop("REPLICATE_API_TOKEN", None)
-    process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "run", "--port", str(port)],
-                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output: list[str] = []
-
-    def drain() -> None:
-        assert process.stdout is not None
-        output.extend(process.stdout)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        url = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            try:
-                return httpx.get(url + "/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, timeout=30)
-        with httpx.Client(base_url=url, timeout=30) as client:
+    server = FlaskDevServer({"SECRET_KEY": TEST_SECRET, "RELAY_INSTANCE_PATH": str(tmp_path / "i"),
+                             "RELAY_RATE_LIMIT": "1000/minute", "RELAY_HEARTBEAT_INTERVAL": "1",
+                             "RELAY_POLL_INTERVAL": "0.1"})
+    with server:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
             tokens = exercise_tokens(client)
-        wait_until(lambda: "token=[redacted]" in "".join(output) and "/cancel" in "".join(output))
-    finally:
-        process.terminate()
-        process.wait(10)
-        reader.join(5)
-        assert process.stdout is not None
-        process.stdout.close()
-    log = "".join(output)
+        wait_until(lambda: "token=[redacted]" in server.log() and "/cancel" in server.log())
+    log = server.log()
     assert "GET /api/predictions/" in log  # the request lines are there...
     for token in tokens:
         assert token not in log  # ...without their tokens
