@@ -35,11 +35,13 @@ class Gunicorn(ServerProcess):
 
     def __init__(self, app: str, env: Mapping[str, str], *, workers: int = 1, port: int | None = None,
                  config: Path = ROOT / "gunicorn.conf.py", args: Sequence[str] = (),
-                 health_path: str = "/healthz", open_files: int | None = None) -> None:
+                 health_path: str = "/healthz", open_files: int | None = None,
+                 log_file: Path | None = None) -> None:
         self.workers = workers
         command = [sys.executable, "-m", "gunicorn", "-k", "gevent", "-c", str(config), "-b", "127.0.0.1:{port}",
                    "-w", str(workers), *args, app]
-        super().__init__(command, port=port, env=env, health_path=health_path, open_files=open_files)
+        super().__init__(command, port=port, env=env, health_path=health_path, open_files=open_files,
+                         log_file=log_file)
 
     def worker(self) -> psutil.Process:
         """The one worker process (the arbiter's child)."""
@@ -79,11 +81,11 @@ class Uvicorn(ServerProcess):
     name = "uvicorn"
 
     def __init__(self, app: str, env: Mapping[str, str], *, health_path: str = "/healthz",
-                 open_files: int | None = None) -> None:
+                 open_files: int | None = None, log_file: Path | None = None) -> None:
         command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "{port}",
                    "--log-level", "warning", "--no-access-log", "--backlog", "4096"]
         super().__init__(command, env={**os.environ, "PYTHONUNBUFFERED": "1", **env}, health_path=health_path,
-                         open_files=open_files)
+                         open_files=open_files, log_file=log_file)
 
     def worker(self) -> psutil.Process:
         assert self.process is not None
