@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import redis
 from dotenv import dotenv_values
 from flask import Flask, request
@@ -39,8 +40,13 @@ class _Relay(Flask):
     url_map_class = _UrlMap
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app from the environment (a .env file, then real variables, then test_config)."""
+def create_app(test_config: Mapping[str, Any] | None = None, *,
+               upstream_transport: httpx.BaseTransport | None = None) -> Flask:
+    """Build the app from the environment (a .env file, then real variables, then test_config).
+
+    `upstream_transport` replaces the HTTP transport to Replicate (tests pass an
+    `httpx.WSGITransport` to reach the emulator in-process).
+    """
     app = _Relay(__name__, instance_relative_config=False, instance_path=_instance_path(test_config),
                 template_folder=str(_ROOT / "templates"), static_folder=str(_ROOT / "static"))
     env = _environment(test_config)
@@ -52,7 +58,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(SECRET_KEY=secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes,
                       JSON_SORT_KEYS=False)
 
-    upstream = Upstream(settings.replicate_api_token, settings.replicate_base_url)
+    upstream = Upstream(settings.replicate_api_token, settings.replicate_base_url, transport=upstream_transport)
     service = RelayService(settings, secret_key, upstream, _redis_client(settings))
     app.extensions["relay"] = service
     lifecycle.end_streams_on_sigterm(service.shutdown)

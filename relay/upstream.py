@@ -9,6 +9,10 @@ The client's own RetryTransport would retry throttled GETs up to ten times
 inside one call, silently; Relay's watcher owns retries instead, so it can tell
 subscribers the upstream is degraded while it waits, and (with Redis) back off
 together with other processes. So each call here is one HTTP attempt.
+
+The HTTP transport can be given (`transport=`, handed to the client, which still
+wraps it in its RetryTransport): tests reach the emulator in-process through
+`httpx.WSGITransport`, with no socket and no server.
 """
 
 from __future__ import annotations
@@ -56,8 +60,10 @@ class Upstream:
 
     def __init__(self, api_token: str | None, base_url: str | None, *,
                  timeout: float = 10.0, connect_timeout: float = 5.0,
-                 observe: Callable[[str, str], None] | None = None) -> None:
+                 observe: Callable[[str, str], None] | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self._observe = observe
+        self._transport = transport
         self._token = api_token or EMULATOR_TOKEN
         self._base_url = base_url
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
@@ -83,8 +89,9 @@ class Upstream:
             if self._client is None:
                 if self._base_url is None:
                     raise UpstreamUnavailable("The prediction service is not reachable yet.")
+                extra = {"transport": self._transport} if self._transport is not None else {}
                 client = Client(self._token, base_url=self._base_url, timeout=self._timeout,
-                                event_hooks={"response": [_throttled]})
+                                event_hooks={"response": [_throttled]}, **extra)
                 retry = client._client._transport  # private: see the module docstring
                 if isinstance(retry, RetryTransport):
                     retry.max_attempts = 1

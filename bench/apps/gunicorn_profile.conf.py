@@ -19,7 +19,7 @@ from pathlib import Path
 
 # gunicorn reads one config file; run the repository's own in this namespace so every setting
 # and hook it defines applies unchanged, then wrap its post_worker_init.
-_repo_config = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
+_repo_config = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
 exec(compile(_repo_config.read_text(), str(_repo_config), "exec"))
 
 _repo_post_worker_init = post_worker_init  # type: ignore[name-defined]  # noqa: F821

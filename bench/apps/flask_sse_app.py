@@ -6,7 +6,8 @@ yields whatever is published there. Publishing is the extension's own
 `sse.publish`, reached here through a small route so that the benchmark
 times it the way it times Relay's webhook (one HTTP POST to the server).
 
-    REDIS_URL=redis://127.0.0.1:6379/0 gunicorn -k gevent -w 1 -c gunicorn.conf.py 'bench.flask_sse_app:create_app()'
+    REDIS_URL=redis://127.0.0.1:6379/0 gunicorn -k gevent -w 1 -c gunicorn.conf.py \
+        'bench.apps.flask_sse_app:create_app()'
 
 Routes: `GET /stream?channel=C` (stock; sends nothing until the first message),
 `POST /publish?channel=C` (the body, as text, is published as one event's data)

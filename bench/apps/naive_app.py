@@ -4,7 +4,7 @@ Each stream is a generator blocked on a `gevent.queue.Queue` of its own, with
 a heartbeat whenever `get` times out; a publisher would put events into every
 subscriber's queue. This is the pattern most Flask SSE examples use.
 
-    gunicorn -k gevent -w 1 -c gunicorn.conf.py 'bench.naive_app:create_app()'
+    gunicorn -k gevent -w 1 -c gunicorn.conf.py 'bench.apps.naive_app:create_app()'
 
 `create_app(mounted=True)` puts the app behind a werkzeug DispatcherMiddleware
 with a second app at /emulator, the way Relay mounts its embedded emulator, so

@@ -1,4 +1,9 @@
-"""Machine facts, statistics and JSON output shared by the benchmarks."""
+"""Machine facts, statistics, progress lines and results shared by the benchmarks.
+
+A script saves its raw results to bench/results/<name>.json and its plot to
+docs/<name>.png (docs/benchmarks.md shows the plots). Saving does not touch the
+report: `python -m bench.report` rewrites docs/benchmarks.md from the JSON files.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,9 @@ from typing import Any
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
+RESULTS = ROOT / "bench" / "results"
 
 
 def progress(message: str) -> None:
@@ -137,7 +143,7 @@ def summarize(values: Sequence[float]) -> dict[str, float]:
 
 
 def write_json(name: str, payload: Mapping[str, Any]) -> Path:
-    path = DOCS / name
+    path = RESULTS / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
     return path
@@ -145,14 +151,12 @@ def write_json(name: str, payload: Mapping[str, Any]) -> Path:
 
 def save_results(name: str, payload: Mapping[str, Any],
                  plot: Callable[[Mapping[str, Any]], Path] | None = None) -> None:
-    """Write a benchmark's raw results and plot into docs/, regenerate docs/benchmarks.md, say where."""
-    from report import write_report  # report imports this module: import it only when needed
-
+    """Write a benchmark's raw results (bench/results/) and plot (docs/), and say where."""
     written = [write_json(name, payload)]
     if plot is not None:
         written.append(plot(payload))
-    written.append(write_report())
-    print("\nwrote " + ", ".join(str(p) for p in written))
+    print("\nwrote " + ", ".join(str(p.relative_to(ROOT)) for p in written)
+          + "; `python -m bench.report` rewrites docs/benchmarks.md from the results")
 
 
 def retry(action: Callable[[], Any], attempts: int = 3, pause: float = 1.0) -> Any:

@@ -5,7 +5,7 @@ sse-starlette documentation suggests: every connection gets an `asyncio.Queue`
 of its own, `EventSourceResponse` pings it, and publishing means putting the
 event into every subscriber's queue of a channel.
 
-    uvicorn bench.starlette_app:app --port 8001
+    uvicorn bench.apps.starlette_app:app --port 8001
 
 Routes: `GET /events?channel=C` (the stream; the first event leaves at once),
 `POST /publish?channel=C` (the body, as text, becomes one event's data; the

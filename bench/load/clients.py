@@ -1,38 +1,38 @@
 """Simulated browsers and pollers, in a process of their own so that the server's
 memory and event loop hold only the server's work. Each mode prints JSON on stdout.
 
-    python bench/clients.py follow --base URL --count N --input JSON
+    python -m bench.load.clients follow --base URL --count N --input JSON
         create a prediction through Relay (POST /api/predictions), open N SSE
         streams on its stream_url at once, read each one to `event: done`.
 
-    python bench/clients.py poll --base URL --count N --interval S --input JSON
+    python -m bench.load.clients poll --base URL --count N --interval S --input JSON
         the seed's design: create a prediction on the (emulated) Replicate API
         and let N greenlets each poll GET /v1/predictions/<id> through the
         `replicate` client every S seconds until it is terminal.
 
-    python bench/clients.py idle --url URL
+    python -m bench.load.clients idle --url URL
         hold idle streams open with raw sockets; commands on stdin:
         `open N [C] [nowait]` opens N more, C at a time, and waits for each
         one's first bytes (unless `nowait`: for servers that send none until
         their first event); `close` ends.
 
-    python bench/clients.py fanout --url URL
+    python -m bench.load.clients fanout --url URL
         as `idle`, plus `arm MARKER TIMEOUT`: answers `{"armed": true}` at once,
         then waits (epoll, no greenlets in the way) until every stream has
         received bytes containing MARKER, and answers each one's arrival time
         (time.time(), this machine's clock) or null.
 
-    python bench/clients.py watch --base URL --urls JSON [--timeout S]
+    python -m bench.load.clients watch --base URL --urls JSON [--timeout S]
         follow each stream URL to `event: done` and answer every snapshot with
         its arrival time (time.time()), status, progress and timestamps.
 
-    python bench/clients.py churn --url URL
+    python -m bench.load.clients churn --url URL
         connect/resume/disconnect cycles; commands on stdin: `cycles N C` runs N
         cycles, C at a time: connect with a Last-Event-ID taken from the
         prediction's history, read until the first replayed event, disconnect.
         A follower stream in this process learns the event ids. `close` ends.
 
-    python bench/clients.py ttfb --url URL --count N [--body JSON]
+    python -m bench.load.clients ttfb --url URL --count N [--body JSON]
         N requests one after another, each on a new connection: GET (or POST
         the body as JSON), time to the status line's first byte and, for a
         stream, to the first body chunk.
@@ -58,7 +58,9 @@ import gevent  # noqa: E402
 import gevent.pool  # noqa: E402
 import httpx  # noqa: E402
 from httpx_sse import connect_sse  # noqa: E402
-from servers import raise_file_limit  # noqa: E402
+
+from bench.common.servers import WANTED_FILES  # noqa: E402
+from testbed.process import raise_file_limit  # noqa: E402
 
 TERMINAL = {"succeeded", "failed", "canceled", "aborted"}
 MODEL = "relay/image-demo"
@@ -453,7 +455,7 @@ def ttfb(url: str, count: int, body: str | None, pause: float, token: str | None
 
 
 def main() -> None:
-    raise_file_limit()
+    raise_file_limit(WANTED_FILES)
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["follow", "poll", "idle", "fanout", "watch", "churn", "ttfb"])
     parser.add_argument("--base", help="Relay's URL (follow) or the Replicate API's URL (poll)")
