@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
-TOKEN = "r8_emulator_test_token_0123456789"  # noqa: S105 - a test value
+TOKEN = "r8_emulator_test_token_0123456789"
 
 
 class Standalone:

@@ -40,10 +40,12 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
 
 
 @pytest.fixture
-def client(emulator: Standalone, monkeypatch: pytest.MonkeyPatch) -> replicate.Client:
+def client(emulator: Standalone, monkeypatch: pytest.MonkeyPatch) -> Iterator[replicate.Client]:
     assert emulator.cert is not None
-    monkeypatch.setenv("SSL_CERT_FILE", emulator.cert)
-    return replicate.Client(api_token=TOKEN, base_url=emulator.url)
+    monkeypatch.setenv("SSL_CERT_FILE", emulator.cert)  # how a user trusts a private CA
+    made = replicate.Client(api_token=TOKEN, base_url=emulator.url)
+    yield made
+    made._client.close()  # the client has no close(); its pooled connections would leak
 
 
 def test_create_by_model_and_by_version_then_get_reload_wait(client: replicate.Client) -> None:
@@ -166,6 +168,7 @@ def test_bad_token_is_401(emulator: Standalone, monkeypatch: pytest.MonkeyPatch)
     stranger = replicate.Client(api_token="r8_not_the_token", base_url=emulator.url)
     with pytest.raises(ReplicateError) as raised:
         stranger.predictions.list()
+    stranger._client.close()
     assert raised.value.status == 401
 
 
@@ -200,7 +203,7 @@ def test_webhook_secret_and_validate_a_real_delivery(client: replicate.Client) -
         request = httpx.Request("POST", "http://x/hook", headers=lowered, content=body.encode())
         client.webhooks.validate(request=request, secret=secret)
         forged = httpx.Request("POST", "http://x/hook", headers=lowered, content=body.replace("w", "v").encode())
-        with pytest.raises(Exception, match="(?i)signature"):
+        with pytest.raises(Exception, match=r"(?i)signature"):
             client.webhooks.validate(request=forged, secret=secret)
     finally:
         server.shutdown()
@@ -209,6 +212,12 @@ def test_webhook_secret_and_validate_a_real_delivery(client: replicate.Client) -
 
 def test_async_variants(client: replicate.Client) -> None:
     async def scenario() -> None:
+        try:
+            await steps()
+        finally:
+            await client._async_client.aclose()
+
+    async def steps() -> None:
         created = await client.models.predictions.async_create(model="relay/json-demo",
                                                                input={"text": "a", "boot_delay": 0, "delay": 0})
         await created.async_wait()
