@@ -248,7 +248,9 @@ def test_worker_shutdown_ends_streams_promptly(start_server: Any) -> None:
 
 def test_models_and_health(api: httpx.Client) -> None:
     models = api.get("/api/models").json()["models"]
-    assert {m["name"]: m["kind"] for m in models} == {"relay/image-demo": "image", "relay/text-demo": "text"}
+    kinds = {m["name"]: m["kind"] for m in models}
+    assert set(kinds) == {f"relay/{n}-demo" for n in ("image", "text", "audio", "json", "caption")}
+    assert kinds["relay/image-demo"] == "image" and kinds["relay/text-demo"] == "text"
     health = api.get("/healthz").json()
     assert health["backend"] == "emulator" and health["hub"]["kind"] == "memory"
     wait_until(lambda: api.get("/healthz").json()["upstream"]["state"] == "ok")
