@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 
 from bench.common.output import bar, latency_summary, machine, progress, pyplot, save_plot, save_results, summarize
-from bench.common.servers import BenchGunicorn, emulator_stats, relay_env
+from bench.common.servers import BenchGunicorn, emulator_stats, emulator_token, relay_env
 from bench.load.processes import run_client
 from bench.load.webhooks import Deliveries, progress_line
 
@@ -196,7 +196,7 @@ def bench_driven(server: BenchGunicorn, args: argparse.Namespace) -> dict[str, A
         watched = watching.result()
     # Cancel it upstream too, so the emulator stops following it (its webhook thread would tick on).
     deliveries.client.post(f"/emulator/v1/predictions/{prediction_id}/cancel",
-                           headers={"Authorization": "Bearer bench"})
+                           headers={"Authorization": f"Bearer {emulator_token()}"})
     deliveries.close()
     latencies: list[float] = []
     for stream in watched["streams"]:

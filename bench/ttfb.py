@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 
 from bench.common.output import bar, latency_summary, machine, progress, pyplot, save_plot, save_results, summarize
-from bench.common.servers import BenchGunicorn, relay_env
+from bench.common.servers import BenchGunicorn, emulator_token, relay_env
 from bench.load.processes import run_client
 
 RESULT_FILE = "ttfb.json"
@@ -58,7 +58,7 @@ def measure(kind: str, relay: BenchGunicorn, naive: BenchGunicorn, stream_url: s
                 "--body", json.dumps({"model": "relay/image-demo", "input": CREATE_INPUT})]
     else:
         args = ["--url", relay.url + "/emulator/v1/models/relay/image-demo/predictions",
-                "--body", json.dumps({"input": CREATE_INPUT}), "--token", "bench"]
+                "--body", json.dumps({"input": CREATE_INPUT}), "--token", emulator_token()]
     result = run_client("ttfb", *args, "--count", str(count), timeout=timeout)
     expected = "201" if kind.endswith("create") else "200"
     if set(result["statuses"]) != {expected}:

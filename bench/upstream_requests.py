@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 from bench.common.output import bar, machine, progress, pyplot, save_plot, save_results, summarize
-from bench.common.servers import BenchGunicorn, relay_env, upstream_gets
+from bench.common.servers import BenchGunicorn, emulator_token, relay_env, upstream_gets
 from bench.load.processes import run_client
 
 RESULT_FILE = "upstream-requests.json"
@@ -42,7 +42,7 @@ def measure(server: BenchGunicorn, design: str, count: int, interval: float,
     common = ["--count", str(count), "--interval", str(interval), "--input", json.dumps(prediction_input),
               "--timeout", "90"]
     if design == "seed":
-        run = run_client("poll", "--base", server.url + "/emulator", *common, timeout=90)
+        run = run_client("poll", "--base", server.url + "/emulator", "--token", emulator_token(), *common, timeout=90)
     else:
         run = run_client("follow", "--base", server.url, *common, timeout=90)
     # Relay's watcher ends on its own after the terminal state; give its last GET time to land.

@@ -22,6 +22,13 @@ import psutil
 from testbed import ROOT, EmulatorServer, Gunicorn, RedisServer, Uvicorn, free_port
 
 SECRET = "bench-secret-key-0123456789abcdefghijklmnop"
+
+
+def emulator_token() -> str:
+    """The bearer token the embedded emulator of a server with SECRET_KEY=SECRET accepts."""
+    from relay.emulator.auth import token_from_secret
+
+    return token_from_secret(SECRET)
 # Open files we ask for, for the servers and the client processes (the hard limit caps it:
 # 20,000 on the benchmark machine, which is what bounds streams per process).
 WANTED_FILES = 65536

@@ -59,6 +59,7 @@ class Problem(Exception):
     title: str | None = None
     invalid_fields: list[InvalidField] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # more top-level fields (e.g. retry_after)
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -68,6 +69,7 @@ class Problem(Exception):
         }
         if self.invalid_fields:
             out["invalid_fields"] = [f.as_json() for f in self.invalid_fields]
+        out.update(self.extra)
         return out
 
     def response(self) -> Response:
@@ -82,6 +84,10 @@ def not_found() -> Problem:
 
 
 def validation_failed(fields: list[InvalidField]) -> Problem:
-    """Replicate lists each bad field as a `- field: description` line in `detail`."""
-    detail = "".join(f"- {f.field}: {f.description}\n" for f in fields)
+    """Replicate lists each bad field as a `- field: description` line in `detail`.
+
+    Problems with the body itself (a missing `version`, an unknown key) have an
+    empty `field` and their line is just `- description`.
+    """
+    detail = "".join(f"- {f.field}: {f.description}\n" if f.field else f"- {f.description}\n" for f in fields)
     return Problem(422, detail, title="Input validation failed", invalid_fields=fields)
