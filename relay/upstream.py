@@ -60,6 +60,7 @@ class Upstream:
         self._observe = observe
         self._token = api_token or EMULATOR_TOKEN
         self._base_url = base_url
+        self._unix_socket: str | None = None
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self._client: Client | None = None
         self._lock = threading.Lock()
@@ -72,10 +73,13 @@ class Upstream:
     def base_url(self) -> str | None:
         return self._base_url
 
-    def discover_base_url(self, base_url: str) -> None:
-        """Set the base URL if none was configured (the embedded emulator's own address)."""
-        if self._base_url is None:
-            self._base_url = base_url
+    def discover_base_url(self, base_url: str, *, unix_socket: str | None = None) -> None:
+        """Set the base URL if none was configured (the embedded emulator's own address),
+        reached over `unix_socket` when the server listens on one."""
+        with self._lock:
+            if self._base_url is None:
+                self._unix_socket = unix_socket
+                self._base_url = base_url
 
     @property
     def client(self) -> Client:
@@ -83,8 +87,11 @@ class Upstream:
             if self._client is None:
                 if self._base_url is None:
                     raise UpstreamUnavailable("The prediction service is not reachable yet.")
+                extra: dict[str, Any] = {}
+                if self._unix_socket is not None:
+                    extra["transport"] = httpx.HTTPTransport(uds=self._unix_socket)
                 client = Client(self._token, base_url=self._base_url, timeout=self._timeout,
-                                event_hooks={"response": [_throttled]})
+                                event_hooks={"response": [_throttled]}, **extra)
                 retry = client._client._transport  # private: see the module docstring
                 if isinstance(retry, RetryTransport):
                     retry.max_attempts = 1
