@@ -23,9 +23,9 @@ RELAY_PUBLIC_URL is the server itself), for the others a POST to a route that
 calls their own publish. Each subscriber's latency is the arrival of the bytes
 that complete the update's marker minus that publish time (one machine, one clock).
 
-    /work/venv/bin/python bench/alternatives.py                 # both parts, ~8 minutes
-    /work/venv/bin/python bench/alternatives.py --part idle     # or fanout: one part, merged into the JSON
-    /work/venv/bin/python bench/alternatives.py --repeats 1 --streams 500,1000 --fanout 200 --quick
+    .venv/bin/python bench/alternatives.py                 # both parts, ~8 minutes
+    .venv/bin/python bench/alternatives.py --part idle     # or fanout: one part, merged into the JSON
+    .venv/bin/python bench/alternatives.py --repeats 1 --streams 500,1000 --fanout 200 --quick
 """
 
 from __future__ import annotations
@@ -380,7 +380,7 @@ def main() -> int:
     previous = json.loads((DOCS / RESULT_FILE).read_text()) if (DOCS / RESULT_FILE).exists() else {}
     payload: dict[str, Any] = {
         "benchmark": "alternatives",
-        "command": "/work/venv/bin/python bench/alternatives.py " + " ".join(sys.argv[1:]),
+        "command": ".venv/bin/python bench/alternatives.py " + " ".join(sys.argv[1:]),
         "machine": info,
         "settings": {"designs": designs, "repeats": args.repeats, "streams": targets, "fanout": sizes,
                      "publishes": args.publishes, "gap_s": args.gap, "warmup": args.warmup,

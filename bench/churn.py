@@ -19,8 +19,8 @@ Baseline in the same run: the naive queue-per-stream app (bench/naive_app.py,
 no resume: each cycle reads its first event), same gunicorn settings, its
 heartbeat at 1 s so that abandoned streams end as quickly.
 
-    /work/venv/bin/python bench/churn.py                   # ~6.5 minutes
-    /work/venv/bin/python bench/churn.py --cycles 4000 --repeats 1 --quick
+    .venv/bin/python bench/churn.py                   # ~6.5 minutes
+    .venv/bin/python bench/churn.py --cycles 4000 --repeats 1 --quick
 """
 
 from __future__ import annotations
@@ -293,7 +293,7 @@ def main() -> int:
                                         / max(table["naive"]["growth_pct"]["median"], 1e-9))
     payload = {
         "benchmark": "churn",
-        "command": "/work/venv/bin/python bench/churn.py " + " ".join(sys.argv[1:]),
+        "command": ".venv/bin/python bench/churn.py " + " ".join(sys.argv[1:]),
         "machine": info,
         "settings": {"cycles": args.cycles, "block": args.block, "concurrency": args.concurrency,
                      "repeats": args.repeats, "prefill": args.prefill, "log_size": args.log_size,

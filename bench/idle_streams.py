@@ -6,8 +6,8 @@ stays `starting` (so nothing is sent after the first bytes), and divides the
 worker's RSS growth by the number of streams. The baseline, bench/naive_app.py,
 is measured the same way under the same gunicorn settings in the same run.
 
-    /work/venv/bin/python bench/idle_streams.py                  # full run, ~3 minutes
-    /work/venv/bin/python bench/idle_streams.py --streams 500 --repeats 1 --quick
+    .venv/bin/python bench/idle_streams.py                  # full run, ~3 minutes
+    .venv/bin/python bench/idle_streams.py --streams 500 --repeats 1 --quick
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def main() -> int:
         ratios["relay/relay_external_upstream"] = relay_kb / medians["relay_external_upstream"]
     payload = {
         "benchmark": "idle_streams",
-        "command": "/work/venv/bin/python bench/idle_streams.py " + " ".join(sys.argv[1:]),
+        "command": ".venv/bin/python bench/idle_streams.py " + " ".join(sys.argv[1:]),
         "machine": info,
         "settings": {"streams": args.streams, "warmup": args.warmup, "repeats": args.repeats,
                      "settle_s": args.settle, "concurrency": args.concurrency,

@@ -24,8 +24,8 @@ Upstream GETs per prediction come from the emulator's own request log; in
 webhook mode the log is sampled every second, so the GETs made while webhooks
 were flowing (after the first pushed state) can be told from the ones before.
 
-    /work/venv/bin/python bench/push_latency.py               # ~3 minutes
-    /work/venv/bin/python bench/push_latency.py --repeats 1 --steps 30 --quick
+    .venv/bin/python bench/push_latency.py               # ~3 minutes
+    .venv/bin/python bench/push_latency.py --repeats 1 --steps 30 --quick
 """
 
 from __future__ import annotations
@@ -347,7 +347,7 @@ def main() -> int:
     costs = progress_parse_cost()
     payload = {
         "benchmark": "push_latency",
-        "command": "/work/venv/bin/python bench/push_latency.py " + " ".join(sys.argv[1:]),
+        "command": ".venv/bin/python bench/push_latency.py " + " ".join(sys.argv[1:]),
         "machine": info,
         "settings": {"repeats": args.repeats, "predictions": args.predictions, "steps": args.steps,
                      "step_delay": args.step_delay, "boot_delay": args.boot_delay,

@@ -1,6 +1,6 @@
 """docs/benchmarks.md, written from the JSON results in docs/ (each benchmark calls this when done).
 
-    /work/venv/bin/python bench/report.py      # rewrite the page from the JSON already there
+    .venv/bin/python bench/report.py      # rewrite the page from the JSON already there
 """
 
 from __future__ import annotations
@@ -206,7 +206,7 @@ naive baseline measures {t['naive']['kb_per_stream']['median']:.2f} KB.
 {r['command'].strip()}
 ```
 (about {r['duration_s']:.0f} s here; raw results in `docs/bench-idle-streams.json`; the diagnostics above:
-`/work/venv/bin/python bench/stream_memory.py --streams 2000` and `… --streams 100 --probe-depth`)
+`.venv/bin/python bench/stream_memory.py --streams 2000` and `… --streams 100 --probe-depth`)
 """
 
 
@@ -312,14 +312,14 @@ Reproduce (from the repository root, with Relay's requirements and `bench/requir
 installed, and `redis-server` on the PATH for the Flask-SSE baseline):
 
 ```sh
-/work/venv/bin/python bench/push_latency.py        # polling vs webhooks: latency, GETs, ~3 min
-/work/venv/bin/python bench/alternatives.py        # vs sse-starlette and Flask-SSE: memory, fan-out, ~8 min
-/work/venv/bin/python bench/churn.py               # 20,000 connect/resume/disconnect cycles, ~6.5 min
-/work/venv/bin/python bench/ttfb.py                # time to first byte, ~1 min
-/work/venv/bin/python bench/upstream_requests.py   # upstream GETs vs subscribers, ~6 min
-/work/venv/bin/python bench/idle_streams.py        # RSS per idle stream vs the naive design, ~3 min
-/work/venv/bin/python bench/stream_memory.py       # diagnostic: where a stream's memory goes
-/work/venv/bin/python bench/report.py              # rewrite this page from the JSON files
+.venv/bin/python bench/push_latency.py        # polling vs webhooks: latency, GETs, ~3 min
+.venv/bin/python bench/alternatives.py        # vs sse-starlette and Flask-SSE: memory, fan-out, ~8 min
+.venv/bin/python bench/churn.py               # 20,000 connect/resume/disconnect cycles, ~6.5 min
+.venv/bin/python bench/ttfb.py                # time to first byte, ~1 min
+.venv/bin/python bench/upstream_requests.py   # upstream GETs vs subscribers, ~6 min
+.venv/bin/python bench/idle_streams.py        # RSS per idle stream vs the naive design, ~3 min
+.venv/bin/python bench/stream_memory.py       # diagnostic: where a stream's memory goes
+.venv/bin/python bench/report.py              # rewrite this page from the JSON files
 ```
 
 The machine is shared and noisy: 2 cores, 24 GB, with other test suites often running at the

@@ -10,9 +10,9 @@ on the deepest path can cost a page per stream. With --trace the worker runs
 under tracemalloc, and the source lines whose live allocations grew the most per
 stream are listed. Probing and tracing both inflate RSS.
 
-    /work/venv/bin/python bench/stream_memory.py
-    /work/venv/bin/python bench/stream_memory.py --streams 100 --probe-depth
-    /work/venv/bin/python bench/stream_memory.py --streams 1000 --trace --designs relay,naive
+    .venv/bin/python bench/stream_memory.py
+    .venv/bin/python bench/stream_memory.py --streams 100 --probe-depth
+    .venv/bin/python bench/stream_memory.py --streams 1000 --trace --designs relay,naive
 """
 
 from __future__ import annotations

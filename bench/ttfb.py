@@ -21,8 +21,8 @@ the first byte of the answer (the status line) and to the first body bytes
 Both servers use RELAY_HEARTBEAT_INTERVAL=1, so that the streams the client
 abandons end within a second. The designs run interleaved, repeated.
 
-    /work/venv/bin/python bench/ttfb.py                 # ~1 minute
-    /work/venv/bin/python bench/ttfb.py --repeats 1 --streams 100 --creates 50 --quick
+    .venv/bin/python bench/ttfb.py                 # ~1 minute
+    .venv/bin/python bench/ttfb.py --repeats 1 --streams 100 --creates 50 --quick
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def main() -> int:
     }
     payload = {
         "benchmark": "ttfb",
-        "command": "/work/venv/bin/python bench/ttfb.py " + " ".join(sys.argv[1:]),
+        "command": ".venv/bin/python bench/ttfb.py " + " ".join(sys.argv[1:]),
         "machine": info,
         "settings": {"repeats": args.repeats, "streams": args.streams, "creates": args.creates,
                      "create_input": CREATE_INPUT, "heartbeat_s": 1.0, "workers": 1, "worker_class": "gevent"},

@@ -13,9 +13,9 @@ received. Three designs, at 1, 10, 100 and 1,000 subscribers:
   safety net;
 - `seed`: every subscriber polls the emulator through the `replicate` client.
 
-    /work/venv/bin/python bench/upstream_requests.py            # full run, ~6 minutes
-    /work/venv/bin/python bench/upstream_requests.py --subscribers 1,100 --designs relay,seed   # issue 2's run
-    /work/venv/bin/python bench/upstream_requests.py --repeats 1 --quick
+    .venv/bin/python bench/upstream_requests.py            # full run, ~6 minutes
+    .venv/bin/python bench/upstream_requests.py --subscribers 1,100 --designs relay,seed   # issue 2's run
+    .venv/bin/python bench/upstream_requests.py --repeats 1 --quick
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def main() -> int:
             for design in ("relay", "relay_webhook") if f"{design}({high})/{design}({low})" in ratios}
     payload = {
         "benchmark": "upstream_requests",
-        "command": "/work/venv/bin/python bench/upstream_requests.py " + " ".join(sys.argv[1:]),
+        "command": ".venv/bin/python bench/upstream_requests.py " + " ".join(sys.argv[1:]),
         "machine": info,
         "settings": {"poll_interval": args.poll_interval, "input": prediction_input, "designs": designs,
                      "subscribers": counts, "repeats": args.repeats, "workers": 1},
