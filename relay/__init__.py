@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,9 @@ def _instance_secret(instance: Path) -> str:
 def _from_loopback() -> bool:
     """True when the TCP peer (not a forwarded address) is this machine."""
     peer = request.environ.get("relay.socket_peer", request.environ.get("REMOTE_ADDR", ""))
+    sock = request.environ.get("gunicorn.socket")
+    if sock is not None and getattr(sock, "family", None) == socket.AF_UNIX:
+        return True  # a unix socket is this machine's by definition
     try:
         return ipaddress.ip_address(str(peer)).is_loopback
     except ValueError:
@@ -177,7 +181,32 @@ def _mount_emulator(app: Flask, settings: Settings, upstream: Upstream, token: s
     @app.before_request
     def _discover_emulator() -> None:
         if upstream.base_url is None:
-            port = request.environ.get("SERVER_PORT") or os.environ.get("PORT", "8000")
-            host = "[::1]" if ":" in str(request.environ.get("SERVER_NAME", "")) else "127.0.0.1"
-            script = request.environ.get("SCRIPT_NAME", "")
-            upstream.discover_base_url(f"http://{host}:{port}{script}/emulator")
+            base_url, unix_socket = _own_address(request.environ)
+            upstream.discover_base_url(base_url, unix_socket=unix_socket)
+
+
+def _own_address(environ: Mapping[str, Any]) -> tuple[str, str | None]:
+    """Where this server listens, as (base URL of the emulator, unix socket path or None).
+
+    Read from the socket the request arrived on (gunicorn and werkzeug put it in
+    the environ), never from the Host header: gunicorn fills SERVER_NAME and
+    SERVER_PORT from Host, which any client sets, and a unix-socket bind has no
+    port at all. The socket's local address is the listener's own.
+    """
+    script = str(environ.get("SCRIPT_NAME", ""))
+    sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+    local: object = None
+    if sock is not None:
+        try:
+            local = sock.getsockname()
+        except OSError:
+            local = None
+    if isinstance(local, (str, bytes)) and local:
+        path = local.decode() if isinstance(local, bytes) else local
+        return f"http://localhost{script}/emulator", path
+    if isinstance(local, tuple) and len(local) >= 2:
+        host, port = str(local[0]), int(local[1])
+        if ":" in host:
+            host = f"[{host.split('%')[0]}]"
+        return f"http://{host}:{port}{script}/emulator", None
+    return f"http://127.0.0.1:{os.environ.get('PORT', '8000')}{script}/emulator", None

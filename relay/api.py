@@ -117,28 +117,24 @@ def seed_stream() -> Response:
 _EVENT_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
 
 
-def _last_event_id(parts: int = 1) -> str | None:
-    """Where the client resumes, if it names an id Relay could have issued; 400 otherwise.
+def _last_event_ids(count: int) -> list[str | None]:
+    """Where the client resumes each of `count` predictions; None where it names no id Relay issued.
 
-    The value is written back into `id:` lines, so anything else (CR/LF above all)
-    is refused here, at the edge.
+    Resume positions are written back into `id:` lines, so only Relay's own shape
+    passes this edge (CR/LF above all never does). Anything else counts as an id
+    never issued, which the contract answers with the current snapshot.
     """
     value = request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
-    if not value or not value.strip():
-        return None
-    value = value.strip()
-    pieces = value.split(",")
-    shaped = len(value) <= 48 * parts and len(pieces) == parts and \
-        all(_EVENT_ID.match(piece) or (parts > 1 and piece == "") for piece in pieces)
-    if not shaped:
-        raise InvalidRequest("Last-Event-ID (or lastEventId) is not an event id this stream issued.")
-    return value
+    if not value or not value.strip() or len(value) > 48 * count:
+        return [None] * count
+    parts = split_id(value.strip(), count)
+    return [part if part is not None and _EVENT_ID.match(part) else None for part in parts]
 
 
 def _single_stream(prediction_id: str) -> Response:
     service = _service()
     service.ensure_known(prediction_id)
-    return _open_stream([prediction_id], [_last_event_id()], multiplexed=False)
+    return _open_stream([prediction_id], _last_event_ids(1), multiplexed=False)
 
 
 @bp.get("/api/events")
@@ -159,7 +155,7 @@ def multiplexed_stream() -> Response:
             ids.append(prediction_id)
     for prediction_id in ids:
         service.ensure_known(prediction_id)
-    return _open_stream(ids, split_id(_last_event_id(len(ids)), len(ids)), multiplexed=True)
+    return _open_stream(ids, _last_event_ids(len(ids)), multiplexed=True)
 
 
 def _open_stream(ids: Sequence[str], last_ids: Sequence[str | None], *, multiplexed: bool) -> Response:

@@ -3,8 +3,9 @@
 - Proxies: with RELAY_TRUSTED_PROXIES=N, ProxyFix takes the client address and
   scheme from the last N hops of X-Forwarded-For / X-Forwarded-Proto; with 0
   those headers are ignored, so nobody can choose the address they are counted as.
-  X-Forwarded-Host is never trusted: the embedded emulator's address is derived
-  from the request, and a forged host must not be able to move it.
+  X-Forwarded-Host is never trusted, nor is Host used for anything that matters:
+  the embedded emulator's address comes from the listening socket (see
+  `_own_address` in __init__.py), and pages name RELAY_PUBLIC_URL when set.
 - Cross-site requests: every POST except the signed webhook must come from
   Relay's own pages, an origin in RELAY_CORS_ORIGINS, or a client that is not
   a browser (no Origin, no Sec-Fetch-Site). See `cross_site_refusal`.

@@ -66,6 +66,7 @@ class Upstream:
         self._transport = transport
         self._token = api_token or EMULATOR_TOKEN
         self._base_url = base_url
+        self._unix_socket: str | None = None
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self._client: Client | None = None
         self._lock = threading.Lock()
@@ -78,10 +79,13 @@ class Upstream:
     def base_url(self) -> str | None:
         return self._base_url
 
-    def discover_base_url(self, base_url: str) -> None:
-        """Set the base URL if none was configured (the embedded emulator's own address)."""
-        if self._base_url is None:
-            self._base_url = base_url
+    def discover_base_url(self, base_url: str, *, unix_socket: str | None = None) -> None:
+        """Set the base URL if none was configured (the embedded emulator's own address),
+        reached over `unix_socket` when the server listens on one."""
+        with self._lock:
+            if self._base_url is None:
+                self._unix_socket = unix_socket
+                self._base_url = base_url
 
     @property
     def client(self) -> Client:
@@ -89,7 +93,11 @@ class Upstream:
             if self._client is None:
                 if self._base_url is None:
                     raise UpstreamUnavailable("The prediction service is not reachable yet.")
-                extra = {"transport": self._transport} if self._transport is not None else {}
+                extra: dict[str, Any] = {}
+                if self._transport is not None:
+                    extra["transport"] = self._transport
+                elif self._unix_socket is not None:
+                    extra["transport"] = httpx.HTTPTransport(uds=self._unix_socket)
                 client = Client(self._token, base_url=self._base_url, timeout=self._timeout,
                                 event_hooks={"response": [_throttled]}, **extra)
                 retry = client._client._transport  # private: see the module docstring

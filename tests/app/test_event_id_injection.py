@@ -1,4 +1,4 @@
-"""Resume positions are ids Relay issued, or refused: nothing a client sends becomes an `id:` line."""
+"""Resume positions are ids Relay issued: anything else counts as never issued and is never echoed."""
 
 from __future__ import annotations
 
@@ -23,34 +23,28 @@ def _watch_url(api: httpx.Client, count: int) -> str:
 
 
 @pytest.mark.parametrize("forged", [
-    "1-1\n\nevent: done\ndata: {\"status\": \"failed\"}",
-    "1-1\r\ndata: injected",
+    "1-1\n\nevent: done\ndata: {\"status\": \"failed\"}\n\n,",
+    "1-1\r\ndata: injected,",
     "1-1,x\nid: 9",
-    "<script>",
+    "<script>,2-2",
 ])
-def test_a_forged_last_event_id_on_the_multiplexed_stream_is_refused(api: httpx.Client, forged: str) -> None:
+def test_a_forged_last_event_id_is_never_written_back(api: httpx.Client, forged: str) -> None:
     url = _watch_url(api, 2) + "&lastEventId=" + quote(forged)
     with api.stream("GET", url) as answer:
+        assert answer.status_code == 200
         body = answer.read()
-    assert answer.status_code == 400, body
-    assert answer.json()["code"] == "invalid_request"
-    assert b"injected" not in body and b"event: done" not in body
+    assert b"injected" not in body and b"failed" not in body and b"script" not in body and b"id: 9" not in body
+    ids = [line[4:] for line in body.decode().split("\n") if line.startswith("id: ")]
+    assert ids and all(all(part == "" or part.replace("-", "").isdigit() for part in i.split(",")) for i in ids)
+    # Like any id never issued: each prediction starts from its current snapshot, then done.
+    kinds = [line[7:] for line in body.decode().split("\n") if line.startswith("event: ")]
+    assert kinds.count("done") == 2
 
 
 def test_ids_relay_issued_still_resume(api: httpx.Client) -> None:
     url = _watch_url(api, 2)
     events = follow(api, url)
-    assert events
     middle = events[len(events) // 2].id
     assert "," in middle
     rest = follow(api, url + "&lastEventId=" + quote(middle))
     assert [e.id for e in rest] == [e.id for e in events[len(events) // 2 + 1:]]
-    partial = ",".join([middle.split(",")[0], ""])
-    with api.stream("GET", url + "&lastEventId=" + quote(partial)) as answer:
-        assert answer.status_code == 200
-
-
-def test_a_single_stream_takes_only_one_id(api: httpx.Client) -> None:
-    created = _created(api)
-    answer = api.get(created["stream_url"] + "&lastEventId=" + quote("1-1,2-2"))
-    assert answer.status_code == 400 and answer.json()["code"] == "invalid_request"

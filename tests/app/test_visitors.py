@@ -1,4 +1,4 @@
-"""The relay_visitor cookie: set once, signed, and read back (SPEC §6.1)."""
+"""The relay_visitor cookie: set once, signed, and read back (relay/visitors.py describes it)."""
 
 from __future__ import annotations
 

@@ -92,7 +92,9 @@ def assert_exactly_once(subscribers: list[Subscriber], all_ids: list[str]) -> No
 
 def cluster(start_server: Any, redis_url: str, emulator: EmulatorServer, workers: int) -> RelayServer:
     server: RelayServer = start_server({"REDIS_URL": redis_url, "REPLICATE_BASE_URL": emulator.url,
-                                        "RELAY_POLL_INTERVAL": "0.2", "RELAY_UPSTREAM_BUDGET": "100000"},
+                                        "RELAY_POLL_INTERVAL": "0.2", "RELAY_UPSTREAM_BUDGET": "100000",
+                                        # 60 subscribers from one address: the cap now counts across workers
+                                        "RELAY_MAX_STREAMS_PER_CLIENT": "1000"},
                                        workers=workers)
     return server
 
