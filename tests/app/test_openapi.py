@@ -57,6 +57,8 @@ def errors_in_contract_shape(ctx: Any, response: Any, case: Any) -> bool | None:
         return None
     if case.operation.path == "/healthz":
         return None  # its 503 is the health document itself
+    if b"Request Line is too large" in response.content:
+        return None  # gunicorn's own answer (400 in gunicorn 26) to a request line over 4 KB, before Relay
     body = json.loads(response.content)
     assert set(body) == {"success", "error", "code"}, body
     assert body["success"] is False and isinstance(body["error"], str) and len(body["error"]) > 10, body

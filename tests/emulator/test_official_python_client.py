@@ -9,6 +9,7 @@ would to api.replicate.com.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import json
 import struct
@@ -243,7 +244,9 @@ def test_async_variants(client: replicate.Client) -> None:
         page = await client.predictions.async_list()
         assert page.results
 
-    asyncio.run(scenario())
+    # A thread of its own: the browser tests' sync Playwright may leave a loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result(timeout=120)
 
 
 def test_output_files_need_no_token_but_the_api_does(emulator: Standalone) -> None:
