@@ -40,7 +40,7 @@ import httpx
 
 from bench.common.output import bar, machine, progress, pyplot, save_plot, save_results, summarize
 from bench.common.servers import BenchGunicorn, relay_env
-from bench.load.memory import PROFILE_CONFIG, rss
+from bench.load.memory import PROFILE_CONFIG, rss, take_figures
 from bench.load.processes import ClientProcess
 from bench.load.webhooks import Deliveries
 from testbed import ROOT
@@ -172,14 +172,10 @@ def churn_run(design: str, cycles: int, block: int, concurrency: int, prefill: i
                                "open_fds": worker.num_fds()})
                 progress_bar.update(count)
                 if TRACE and trace_dir is not None and (len(points) == 1 or done >= cycles):
-                    from stream_memory import _take
-
-                    snapshots.append(_take(trace_dir, f"after-{done}")[1])
+                    snapshots.append(take_figures(trace_dir, f"after-{done}")[1])
             elapsed = time.monotonic() - started
             if trace_dir is not None and not TRACE:
-                from stream_memory import _take
-
-                _take(trace_dir, "trim")
+                take_figures(trace_dir, "trim")
                 trimmed = rss(worker)
                 points[-1]["rss_after_malloc_trim"] = trimmed["rss"]
                 points[-1]["uss_after_malloc_trim"] = trimmed["uss"]
