@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from bench.common.output import bar, machine, progress, pyplot, save_plot, save_results, summarize
+from bench.common.output import bar, machine, progress, pyplot, results_header, save_plot, save_results, summarize
 from bench.common.servers import BenchGunicorn, relay_env
 from bench.load.memory import PROFILE_CONFIG, rss, take_figures
 from bench.load.processes import ClientProcess
@@ -290,9 +290,7 @@ def main() -> int:
         ratios["relay/naive growth"] = (table["relay"]["growth_pct"]["median"]
                                         / max(table["naive"]["growth_pct"]["median"], 1e-9))
     payload = {
-        "benchmark": "churn",
-        "command": "python -m bench.churn " + " ".join(sys.argv[1:]),
-        "machine": info,
+        **results_header("churn", info),
         "settings": {"cycles": args.cycles, "block": args.block, "concurrency": args.concurrency,
                      "repeats": args.repeats, "prefill": args.prefill, "log_size": args.log_size,
                      "tick_s": 0.5, "designs": designs, "workers": 1, "worker_class": "gevent",
