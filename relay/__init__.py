@@ -40,8 +40,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *,
     logs.configure_logging(settings.log_level, [settings.replicate_api_token or "", settings.webhook_secret or ""])
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     secret_key = settings.secret_key or _instance_secret(Path(app.instance_path))
-    app.config.update(SECRET_KEY=secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes,
-                      JSON_SORT_KEYS=False)
+    app.config.update(SECRET_KEY=secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes)
 
     upstream = Upstream(settings.replicate_api_token, settings.replicate_base_url, transport=upstream_transport)
     service = RelayService(settings, secret_key, upstream, _redis_client(settings.redis_url))

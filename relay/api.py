@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from flask import Blueprint, Response, jsonify, request, send_file
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .catalog import describe
-from .errors import Forbidden, InvalidRequest, PayloadTooLarge, RelayError, UnsupportedMediaType
+from .errors import Forbidden, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from .limits import creation_limited, stream_slot
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .service import RelayService
-from .streams import split_id
+from .service import current_service
 from .tokens import Purpose
-from .validation import parse_create_request
 
 __all__ = ["bp"]
 
@@ -31,17 +27,11 @@ _STREAM_HEADERS = {
 }
 
 
-def _service() -> RelayService:
-    service = current_app.extensions["relay"]
-    assert isinstance(service, RelayService)
-    return service
-
-
 def _json_body() -> object:
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
-    limit = _service().settings.max_body_bytes
+    limit = current_service().settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"The request body is larger than {limit // 1024} KB.")
     try:
@@ -74,19 +64,11 @@ def _finite(text: str) -> float:
 @bp.post("/api/prediction")
 @creation_limited
 def create_prediction() -> tuple[Response, int]:
-    service = _service()
-    try:
-        create = parse_create_request(_json_body(), service.settings.allowed_models)
-        answer = service.create(create)
-    except RelayError as error:
-        service.metrics.creates.labels(error.code).inc()
-        raise
-    service.metrics.creates.labels("created").inc()
-    return jsonify(answer), 201
+    return jsonify(current_service().create_from(_json_body)), 201
 
 
 def _granted_id(prediction_id: str, purpose: Purpose) -> str:
-    if not _service().signer.grants(request.args.get("token"), purpose, prediction_id):
+    if not current_service().signer.grants(request.args.get("token"), purpose, prediction_id):
         raise Forbidden("This link is not valid for that prediction (wrong, expired or missing token).")
     return prediction_id
 
@@ -110,37 +92,22 @@ def _last_event_id() -> str | None:
 
 
 def _single_stream(prediction_id: str) -> Response:
-    service = _service()
+    service = current_service()
     service.ensure_known(prediction_id)
     return _open_stream([prediction_id], [_last_event_id()], multiplexed=False)
 
 
 @bp.get("/api/events")
 def multiplexed_stream() -> Response:
-    service = _service()
-    tokens = request.args.getlist("watch")
-    if not tokens:
-        raise InvalidRequest("Pass one or more `watch` tokens (the `token` of each stream_url).")
-    limit = service.settings.max_watch_per_stream
-    if len(tokens) > limit:
-        raise InvalidRequest(f"One stream may follow at most {limit} predictions.")
-    ids: list[str] = []
-    for token in tokens:
-        prediction_id = service.signer.verify(token, "stream")
-        if prediction_id is None:
-            raise Forbidden("One of the `watch` tokens is not valid (wrong, expired or malformed).")
-        if prediction_id not in ids:
-            ids.append(prediction_id)
-    for prediction_id in ids:
-        service.ensure_known(prediction_id)
-    return _open_stream(ids, split_id(_last_event_id(), len(ids)), multiplexed=True)
+    ids, last_ids = current_service().open_multiplexed(request.args.getlist("watch"), _last_event_id())
+    return _open_stream(ids, last_ids, multiplexed=True)
 
 
 def _open_stream(ids: Sequence[str], last_ids: Sequence[str | None], *, multiplexed: bool) -> Response:
     # Taken after the token and id checks, so a refused request holds no slot.
     slot = stream_slot()
     try:
-        body = _service().stream(ids, last_ids, multiplexed=multiplexed, on_close=slot.release)
+        body = current_service().stream(ids, last_ids, multiplexed=multiplexed, on_close=slot.release)
     except BaseException:
         slot.release()
         raise
@@ -162,7 +129,7 @@ def _sse_response(body: Iterator[bytes] | None) -> Response:
 
 @bp.post("/api/predictions/<prediction_id>/cancel")
 def cancel_prediction(prediction_id: str) -> Response:
-    return jsonify(_service().cancel(_granted_id(prediction_id, "cancel")))
+    return jsonify(current_service().cancel(_granted_id(prediction_id, "cancel")))
 
 
 @bp.post("/api/webhooks/replicate")
@@ -171,42 +138,24 @@ def replicate_webhook() -> Response:
     request.max_content_length = 4 * 2**20
     raw = request.get_data(cache=False)
     headers = {name.lower(): value for name, value in request.headers.items()}
-    service = _service()
-    try:
-        outcome = service.apply_webhook(headers, raw)
-    except RelayError as error:
-        service.metrics.webhooks.labels(error.code).inc()
-        raise
-    service.metrics.webhooks.labels(outcome).inc()
-    return jsonify(success=True, outcome=outcome)
+    return jsonify(success=True, outcome=current_service().apply_webhook(headers, raw))
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    return Response(_service().metrics.render(), content_type=METRICS_CONTENT_TYPE)
+    return Response(current_service().metrics.render(), content_type=METRICS_CONTENT_TYPE)
 
 
 @bp.get("/api/models")
 def list_models() -> Response:
-    models = describe(_service().settings.allowed_models)
+    models = describe(current_service().settings.allowed_models)
     return jsonify(models=[m.as_dict() for m in models])
 
 
 @bp.get("/healthz")
 def health() -> tuple[Response, int]:
-    service = _service()
-    degraded_since = service.watchers.degraded_since
-    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(degraded_since)) if degraded_since else None
-    hub_ok = service.hub_ok()
-    payload: dict[str, Any] = {
-        "status": "ok" if hub_ok else "unavailable",
-        "backend": service.backend,
-        "hub": {"kind": service.hub.kind, "ok": hub_ok},
-        "upstream": {"state": "degraded" if degraded_since else "ok", "since": since},
-        "streams": service.hub.open_streams(),
-        "watchers": service.watchers.running(),
-    }
-    return jsonify(payload), 200 if hub_ok else 503
+    payload, serving = current_service().health()
+    return jsonify(payload), 200 if serving else 503
 
 
 _OPENAPI = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"

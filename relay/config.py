@@ -10,10 +10,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["EMULATOR_MODELS", "PUBLIC_MODELS", "AllowedModel", "ConfigError", "Settings"]
+__all__ = ["EMULATOR_MODELS", "MODEL_NAME", "PUBLIC_MODELS", "VERSION_ID", "AllowedModel", "ConfigError", "Settings"]
 
-_MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}/[a-z0-9][a-z0-9._-]{0,99}$", re.IGNORECASE)
-_VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
+# What Replicate accepts as a model name (`owner/name`, any case) and a version id; the
+# allow-list here and the create requests (validation.py) are both checked against these.
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}/[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
 _RATE_LIMIT = re.compile(
     r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day|month|year)s?\s*$", re.IGNORECASE
 )
@@ -34,9 +36,9 @@ class AllowedModel:
     @classmethod
     def parse(cls, text: str) -> AllowedModel:
         name, _, version = text.strip().partition(":")
-        if not _MODEL_NAME.match(name):
+        if not MODEL_NAME.match(name):
             raise ValueError(f"{text!r} is not owner/name or owner/name:version")
-        if version and not _VERSION_ID.match(version):
+        if version and not VERSION_ID.match(version):
             raise ValueError(f"{text!r} has a version that is not 64 hex digits")
         return cls(name=name.lower(), version=version or None)
 
@@ -77,7 +79,6 @@ class Settings:
     history_size: int = 256
     max_body_bytes: int = 64 * 1024
     max_streams_per_client: int = 50
-    max_watch_per_stream: int = 32
 
     @property
     def uses_emulator(self) -> bool:

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
 
-from .hub import TERMINAL_STATUSES, MemoryHub
-from .snapshot import BadPrediction, is_older, snapshot_from_prediction
+from .hub import MemoryHub
+from .snapshot import TERMINAL_STATUSES, BadPrediction, is_older, snapshot_from_prediction
 
 __all__ = ["Applied", "Feed"]
 

@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .snapshot import TERMINAL_STATUSES  # re-exported: defined with the other statuses
 from .sse import encode_fields
 
 __all__ = ["TERMINAL_STATUSES", "HubEvent", "MemoryHub", "Replay", "Waker", "parse_event_id"]
 
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
 EventKind = Literal["snapshot", "output", "upstream", "done"]
 Key = tuple[int, int]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template, request
 
 from .catalog import describe
 from .embed import parse_embed_query
-from .service import RelayService
+from .service import current_service
 
 __all__ = ["bp"]
 
@@ -17,19 +17,18 @@ bp = Blueprint("pages", __name__)
 
 @bp.get("/")
 def index() -> str:
-    service = _service()
+    service = current_service()
     return render_template(
         "index.html",
         backend=service.backend,
         heartbeat_ms=int(service.settings.heartbeat_interval * 1000),
-        static_version=current_app.config.get("STATIC_VERSION", ""),
     )
 
 
 @bp.get("/embed")
 def embed() -> tuple[str, int]:
     """The widget; bad query parameters get the widget's own message (400), never a 500."""
-    service = _service()
+    service = current_service()
     models = describe(service.settings.allowed_models)
     options = parse_embed_query(request.args, models)
     offered = models if "model" in options.editable or options.model is None else [options.model]
@@ -42,7 +41,6 @@ def embed() -> tuple[str, int]:
         preset_json=json.dumps(options.preset_input),
         parent_origins=" ".join(service.settings.embed_origins),
         heartbeat_ms=int(service.settings.heartbeat_interval * 1000),
-        static_version=current_app.config.get("STATIC_VERSION", ""),
     )
     return page, 400 if options.problems else 200
 
@@ -50,14 +48,4 @@ def embed() -> tuple[str, int]:
 @bp.get("/embed/demo")
 def embed_demo() -> str:
     """A host page for the widget: the snippet to copy, the widget, and the events it raises."""
-    return render_template(
-        "embed_demo.html",
-        relay_origin=request.url_root.rstrip("/"),
-        static_version=current_app.config.get("STATIC_VERSION", ""),
-    )
-
-
-def _service() -> RelayService:
-    service = current_app.extensions["relay"]
-    assert isinstance(service, RelayService)
-    return service
+    return render_template("embed_demo.html", relay_origin=request.url_root.rstrip("/"))

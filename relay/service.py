@@ -9,28 +9,30 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import redis
+from flask import current_app
 
 from .config import Settings
 from .coordination import Coordination, LocalCoordination, RedisCoordination
-from .errors import InvalidRequest, NotFound, UpstreamError, UpstreamUnavailable
+from .errors import Forbidden, InvalidRequest, NotFound, RelayError, UpstreamError, UpstreamUnavailable
 from .feed import Applied, Feed
 from .hub import MemoryHub, Replay
 from .memory import malloc_trimmer
 from .metrics import Metrics
 from .redis_hub import RedisHub
-from .streams import StreamLimits, event_stream
+from .streams import StreamLimits, event_stream, split_id
 from .token_stream import TokenStreams
 from .tokens import TokenSigner
 from .upstream import Upstream
-from .validation import CreateRequest
+from .validation import CreateRequest, parse_create_request
 from .watcher import PollPolicy, Watchers
 from .webhooks import SeenIds, WebhookReceiver
 
-__all__ = ["RelayService"]
+__all__ = ["MAX_WATCH_PER_STREAM", "RelayService", "current_service"]
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_SECONDS = 0.5
+MAX_WATCH_PER_STREAM = 32  # predictions one multiplexed stream may follow
 TRIM_AFTER_CLOSED_STREAMS = 200
 
 
@@ -106,8 +108,27 @@ class RelayService:
         self.watchers.poke(prediction_id)
         return {"success": True, "id": prediction_id, "status": str(prediction.get("status", ""))}
 
+    def create_from(self, body: Callable[[], object]) -> dict[str, Any]:
+        """Read (`body()`) and check a create request, then start it; counts the outcome by code."""
+        try:
+            answer = self.create(parse_create_request(body(), self.settings.allowed_models))
+        except RelayError as error:
+            self.metrics.creates.labels(error.code).inc()
+            raise
+        self.metrics.creates.labels("created").inc()
+        return answer
+
     def apply_webhook(self, headers: Mapping[str, str], raw: bytes) -> str:
-        """Verify and apply one webhook delivery; what became of it (for the answer and metrics)."""
+        """Verify and apply one webhook delivery; what became of it, counted (or the refusal's code)."""
+        try:
+            outcome = self._apply_webhook(headers, raw)
+        except RelayError as error:
+            self.metrics.webhooks.labels(error.code).inc()
+            raise
+        self.metrics.webhooks.labels(outcome).inc()
+        return outcome
+
+    def _apply_webhook(self, headers: Mapping[str, str], raw: bytes) -> str:
         webhook_id, prediction = self.webhooks.verify(headers, raw)
         if self.webhooks.seen.seen(webhook_id):
             return "duplicate"
@@ -131,6 +152,23 @@ class RelayService:
             log.warning("could not fetch %s before streaming: %s", prediction_id, error.message)
 
     # -- streams --------------------------------------------------------------------
+    def open_multiplexed(self, tokens: Sequence[str], last_id: str | None) -> tuple[list[str], list[str | None]]:
+        """The predictions a multiplexed stream's `watch` tokens grant (each made known), and where each resumes."""
+        if not tokens:
+            raise InvalidRequest("Pass one or more `watch` tokens (the `token` of each stream_url).")
+        if len(tokens) > MAX_WATCH_PER_STREAM:
+            raise InvalidRequest(f"One stream may follow at most {MAX_WATCH_PER_STREAM} predictions.")
+        ids: list[str] = []
+        for token in tokens:
+            prediction_id = self.signer.verify(token, "stream")
+            if prediction_id is None:
+                raise Forbidden("One of the `watch` tokens is not valid (wrong, expired or malformed).")
+            if prediction_id not in ids:
+                ids.append(prediction_id)
+        for prediction_id in ids:
+            self.ensure_known(prediction_id)
+        return ids, split_id(last_id, len(ids))
+
     def stream(self, prediction_ids: Sequence[str], last_ids: Sequence[str | None], *,
                multiplexed: bool, on_close: Callable[[], None] | None = None) -> Iterator[bytes] | None:
         """The body of an SSE response, or None when every prediction is past `done` (204).
@@ -156,6 +194,20 @@ class RelayService:
         return event_stream(self.hub, prediction_ids, replays, self.limits,
                             multiplexed=multiplexed, positions=last_ids, metrics=self.metrics,
                             on_close=on_close)
+
+    def health(self) -> tuple[dict[str, Any], bool]:
+        """The /healthz document, and whether this process can serve (its hub answers)."""
+        degraded_since = self.watchers.degraded_since
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(degraded_since)) if degraded_since else None
+        hub_ok = self.hub_ok()
+        return {
+            "status": "ok" if hub_ok else "unavailable",
+            "backend": self.backend,
+            "hub": {"kind": self.hub.kind, "ok": hub_ok},
+            "upstream": {"state": "degraded" if degraded_since else "ok", "since": since},
+            "streams": self.hub.open_streams(),
+            "watchers": self.watchers.running(),
+        }, hub_ok
 
     def hub_ok(self) -> bool:
         """False when the Redis hub cannot reach Redis (the in-process hub is always fine)."""
@@ -189,3 +241,10 @@ class RelayService:
         self.token_streams.closing = True
         self.hub.close()
         self.upstream.close()
+
+
+def current_service() -> RelayService:
+    """The service of the app handling this request (the routes' one way to it)."""
+    service = current_app.extensions["relay"]
+    assert isinstance(service, RelayService)
+    return service

@@ -7,11 +7,13 @@ from typing import Any
 
 from .progress import parse_progress
 
-__all__ = ["KNOWN_STATUSES", "BadPrediction", "is_older", "snapshot_from_prediction"]
+__all__ = ["KNOWN_STATUSES", "TERMINAL_STATUSES", "BadPrediction", "is_older", "snapshot_from_prediction"]
 
-KNOWN_STATUSES = frozenset({"starting", "processing", "succeeded", "failed", "canceled", "aborted"})
+# Replicate's statuses; a prediction in a terminal one never changes again.
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
+KNOWN_STATUSES = frozenset({"starting", "processing"}) | TERMINAL_STATUSES
 _TIME_FIELDS = ("created_at", "started_at", "completed_at")
-_STATUS_RANK = {"starting": 0, "processing": 1, "succeeded": 2, "failed": 2, "canceled": 2, "aborted": 2}
+_STATUS_RANK = {"starting": 0, "processing": 1, **dict.fromkeys(TERMINAL_STATUSES, 2)}
 
 
 class BadPrediction(ValueError):
