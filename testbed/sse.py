@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,3 +40,12 @@ def iter_events(client: httpx.Client, url: str, *, last_event_id: str | None = N
 
 def snapshots(events: list[Event]) -> list[dict[str, Any]]:
     return [e.data for e in events if e.kind == "message"]
+
+
+@contextmanager
+def held_open(client: httpx.Client, url: str, **headers: str) -> Iterator[httpx.Response]:
+    """A stream held open (its first bytes read, when it answered 200), closed on exit."""
+    with client.stream("GET", url, headers=headers) as answer:
+        if answer.status_code == 200:
+            next(answer.iter_bytes())
+        yield answer
