@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from .coordination import Coordination, HubUnavailable, LocalCoordination
 from .errors import NotFound, RelayError, UpstreamThrottled, UpstreamUnavailable
 from .feed import Applied, Feed
-from .hub import MemoryHub
+from .hub import Hub
 from .metrics import Metrics
 from .upstream import Upstream
 
@@ -63,7 +63,7 @@ class PollPolicy:
 class Watchers:
     """Starts at most one watcher thread (a greenlet under gevent) per prediction in this process."""
 
-    def __init__(self, hub: MemoryHub, feed: Feed, upstream: Upstream, policy: PollPolicy,
+    def __init__(self, hub: Hub, feed: Feed, upstream: Upstream, policy: PollPolicy,
                  idle_timeout: float, reconcile_interval: float | None = None,
                  coordination: Coordination | None = None, metrics: Metrics | None = None) -> None:
         self._metrics = metrics

@@ -55,7 +55,7 @@
     canceled: "canceled",
     aborted: "failed",
   };
-  var STREAM_EVENT_TYPES = ["message", "output", "upstream", "done"];
+  var STREAM_EVENT_TYPES = ["message", "output", "logs", "upstream", "done"];
   var EVENTSOURCE_CLOSED = 2;
   var DEFAULTS = {
     heartbeatMs: 15000,
@@ -902,6 +902,7 @@
     if (this.closed || isTerminalPhase(this.phase) || !data) return;
     if (type === "message") this.applySnapshot(data);
     else if (type === "output") this.applyOutputChunk(data);
+    else if (type === "logs") this.applyLogsDelta(data);
     else if (type === "upstream") this.applyUpstream(data);
     else if (type === "done") this.applyDone(data);
   };
@@ -945,11 +946,30 @@
     this.emit("onProgress", next, snapshot);
   };
 
+  /*
+   * Logs arrive as a tail in a connection's first snapshot (`logs`, from code point
+   * `logs_offset`) and then as `event: logs` deltas at an offset; later snapshots
+   * carry `logs: null`. Offsets count code points, not UTF-16 units.
+   */
   RelayClient.prototype.applyLogs = function (snapshot) {
+    if (snapshot.logs === null && typeof snapshot.logs_length === "number") return;
     var logs = snapshot.logs || "";
+    this.logsEnd = (snapshot.logs_offset || 0) + Array.from(logs).length;
     if (logs === this.logs) return;
     this.logs = logs;
-    this.emit("onLogs", logs, snapshot);
+    this.emit("onLogs", logs, this.snapshot);
+  };
+
+  RelayClient.prototype.applyLogsDelta = function (data) {
+    if (typeof data.text !== "string" || typeof data.offset !== "number") return;
+    var end = this.logsEnd || 0;
+    if (data.offset > end) return; // a gap: the next first snapshot or the full log mends it
+    var points = Array.from(data.text);
+    var fresh = points.slice(end - data.offset).join("");
+    if (!fresh) return;
+    this.logsEnd = end + points.length - (end - data.offset);
+    this.logs = (this.logs || "") + fresh;
+    this.emit("onLogs", this.logs, this.snapshot);
   };
 
   /**
