@@ -8,7 +8,8 @@ Memory is bounded three ways: each channel's history by count and bytes; a
 finished channel nobody has followed for a few seconds keeps only what a late
 resume needs (its final state, the log once, `done`); and when every channel together holds more than
 `memory_bytes`, the least recently active ones shed their history (resumes there
-get the tail snapshot), then finished unwatched ones are forgotten.
+get the tail snapshot), then unwatched ones are forgotten, finished ones first (a
+later subscriber makes the service fetch the prediction again).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Channels:
         self.total_bytes = 0
         self.coalesced = 0
         self.on_coalesce: Callable[[], None] | None = None
+        self.on_forget: Callable[[str], None] | None = None  # a channel was dropped to keep the budget
 
     # -- writing ------------------------------------------------------------------------
     def publish(self, prediction_id: str, kind: EventKind, data: Mapping[str, Any],
@@ -151,12 +153,16 @@ class Channels:
                 return
             if channel is not keep:
                 self.total_bytes += channel.shed(None)
-        for pid, channel in by_age:
-            if self.total_bytes <= goal:
-                return
-            if channel is not keep and channel.done is not None and not channel.wakers:
-                self.total_bytes -= channel.weight
-                del self._channels[pid]
+        for finished_only in (True, False):
+            for pid, channel in by_age:
+                if self.total_bytes <= goal:
+                    return
+                if channel is keep or channel.wakers or (finished_only and channel.done is None):
+                    continue
+                if self._channels.pop(pid, None) is not None:
+                    self.total_bytes -= channel.weight
+                    if self.on_forget is not None:
+                        self.on_forget(pid)
 
     def _channel(self, prediction_id: str) -> Channel:
         channel = self._channels.get(prediction_id)

@@ -67,6 +67,7 @@ class RedisHub:
                  mirror_retention: float = 60.0) -> None:
         self.mirror = Channels(history_size=history_size, history_bytes=history_bytes, tail_bytes=tail_bytes,
                                memory_bytes=memory_bytes, retention=mirror_retention)
+        self.mirror.on_forget = self._forget
         self._redis = client
         self._history_size = history_size
         self._history_bytes = history_bytes
@@ -254,6 +255,10 @@ class RedisHub:
         if events and int(total) > len(entries):
             trimmed = _before(events[0].key)
         self.mirror.load(prediction_id, snapshot, events, _text(log_raw) if log_raw is not None else "", trimmed)
+
+    def _forget(self, prediction_id: str) -> None:
+        # Called under the mirror's lock, so without ours (we take ours first elsewhere).
+        self._loads.pop(prediction_id, None)
 
     def _reload_log(self, prediction_id: str) -> None:
         raw = self._redis.get(PredictionKeys.of(prediction_id).log)
