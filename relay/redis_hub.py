@@ -147,12 +147,14 @@ class RedisHub:
         return text(raw) if raw is not None else ""
 
     def is_done(self, prediction_id: str) -> bool:
+        """Known to be done. False while Redis does not answer: the loops that ask (watchers,
+        the output reader) carry on and meet the outage where they handle it, when they publish."""
         if self._loaded(prediction_id) and self.mirror.is_done(prediction_id):
             return True
         try:
             return bool(self._redis.exists(PredictionKeys.of(prediction_id).done))
         except REDIS_ERRORS:
-            raise unavailable() from None
+            return False
 
     def replay(self, prediction_id: str, last_event_id: str | None) -> Replay:
         self._mirrors.ensure(prediction_id)

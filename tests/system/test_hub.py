@@ -173,3 +173,12 @@ def test_redis_events_reach_a_hub_in_another_process_stand_in(redis_url: str, pi
     assert [e.id for e in two.replay(pid, first.id).events] == [second.id]
     one.close()
     two.close()
+
+
+def test_an_unreachable_redis_is_not_taken_for_done_and_kills_no_loop(pid: str) -> None:
+    """Watchers ask is_done at the top of their loop: an outage must not raise there (it killed them)."""
+    from testbed import free_port
+
+    hub = RedisHub(redis.Redis(port=free_port(), socket_connect_timeout=0.2))
+    assert hub.is_done(pid) is False
+    assert hub.ping() is False
