@@ -122,6 +122,13 @@ class Channel:
             self._drop_oldest()
         return self.weight - before
 
+    def shed_to(self, count: int) -> int:
+        """Keep only the latest `count` events of the history; returns the weight change."""
+        before = self.weight
+        while len(self.history) > count:
+            self._drop_oldest()
+        return self.weight - before
+
     # -- what a subscriber gets ------------------------------------------------------
     def knows(self, key: Key) -> bool:
         """True when a resume from `key` can be served exactly from here."""

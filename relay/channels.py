@@ -5,8 +5,9 @@ Redis issued (its local mirror). Both read from it the same way, so replay,
 coalescing and the tail snapshot are written once.
 
 Memory is bounded three ways: each channel's history by count and bytes; a
-finished channel nobody has followed for a few seconds keeps only what a late
-resume needs (its final state, the log once, `done`); and when every channel together holds more than
+finished channel keeps its last FINISHED_KEEPS events, and once nobody has
+followed it for a few seconds only what a late resume needs (its final state,
+the log once, `done`); and when every channel together holds more than
 `memory_bytes`, the least recently active ones shed their history (resumes there
 get the tail snapshot), then unwatched ones are forgotten, finished ones first (a
 later subscriber makes the service fetch the prediction again).
@@ -25,6 +26,7 @@ from .events import LOG_FIELDS, EventKind, HubEvent, Key, Replay, Waker, log_tai
 __all__ = ["Channels", "NextKey"]
 
 NextKey = Callable[[Key], Key]
+FINISHED_KEEPS = 32  # events a finished channel keeps until its grace is over
 
 
 class Channels:
@@ -104,7 +106,7 @@ class Channels:
                 channel.last_key = event.key
                 return False
             if event.kind == "logs":
-                self.total_bytes += channel.apply_log(int(event.data["offset"]), str(event.data["text"]))
+                self.total_bytes += channel.apply_log(int(event.data["offset"]), event.delta_text())
             elif event.kind == "snapshot" and event.data.get("logs") is not None:
                 channel.log_stale = True  # rewritten: the mirror reloads the whole log
             self._append(channel, event)
@@ -138,6 +140,8 @@ class Channels:
 
     def _append(self, channel: Channel, event: HubEvent) -> None:
         self.total_bytes += channel.append(event, self.history_size, self.history_bytes)
+        if event.kind == "done":  # at once, only the latest events stay for a quick resume
+            self.total_bytes += channel.shed_to(FINISHED_KEEPS)
         if self.total_bytes > self.memory_bytes:
             self._shed(keep=channel)
 

@@ -81,7 +81,14 @@ class HubEvent:
         text = encode_data(data)
         event = None if kind == "snapshot" else kind
         id_line = encode_id(event_id)
+        if kind == "logs":  # the text lives in the bytes only: a history of deltas holds each once
+            data = {"id": data["id"], "offset": data["offset"], "end": data["offset"] + len(data["text"])}
         return cls(event_id, key, kind, data, id_line + encode_fields(text, event=event), len(id_line))
+
+    def delta_text(self) -> str:
+        """A `logs` event's text, read back from its bytes (one `data:` line of JSON)."""
+        payload = json.loads(bytes(self.body).split(b"data: ", 1)[1])
+        return str(payload["text"])
 
     @property
     def body(self) -> memoryview:

@@ -186,7 +186,8 @@ class RelayService:
         while not self.hub.closing:
             time.sleep(HOUSEKEEPING_SECONDS)
             if time.monotonic() - reaped_at >= REAP_SECONDS:
-                self.hub.reap()
+                if self.hub.reap() and trim is not None:
+                    trim()  # forgotten channels' memory goes back too
                 reaped_at = time.monotonic()
             # Give freed memory back after churn (see relay/memory.py): cheap, and only when streams came and went.
             if trim is not None and self.hub.streams_closed - trimmed_after >= TRIM_AFTER_CLOSED_STREAMS:
