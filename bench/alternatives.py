@@ -1,9 +1,9 @@
 """Relay beside two off-the-shelf SSE stacks: memory per idle stream and fan-out latency.
 
 The alternatives, each in its usual setup and measured in the same run as Relay:
-- sse-starlette under uvicorn (one process): bench/starlette_app.py, an
+- sse-starlette under uvicorn (one process): bench/apps/starlette_app.py, an
   `asyncio.Queue` per connection and `EventSourceResponse` pings;
-- Flask-SSE on Redis under gunicorn's gevent worker: bench/flask_sse_app.py,
+- Flask-SSE on Redis under gunicorn's gevent worker: bench/apps/flask_sse_app.py,
   the extension's stock `sse` blueprint (one Redis pub/sub connection per
   stream) and its `sse.publish`.
 
@@ -23,9 +23,9 @@ RELAY_PUBLIC_URL is the server itself), for the others a POST to a route that
 calls their own publish. Each subscriber's latency is the arrival of the bytes
 that complete the update's marker minus that publish time (one machine, one clock).
 
-    /work/venv/bin/python bench/alternatives.py                 # both parts, ~8 minutes
-    /work/venv/bin/python bench/alternatives.py --part idle     # or fanout: one part, merged into the JSON
-    /work/venv/bin/python bench/alternatives.py --repeats 1 --streams 500,1000 --fanout 200 --quick
+    python -m bench.alternatives                 # both parts, ~8 minutes
+    python -m bench.alternatives --part idle     # or fanout: one part, merged into the JSON
+    python -m bench.alternatives --repeats 1 --streams 500,1000 --fanout 200 --quick
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from idle_streams import HEARTBEAT, Clients, rss
-from results import (
+
+from bench.common.output import (
     DOCS,
     bar,
     latency_summary,
@@ -58,10 +58,13 @@ from results import (
     save_results,
     summarize,
 )
-from servers import ROOT, Gunicorn, RedisServer, Uvicorn, relay_env
-from webhook_driver import Deliveries
+from bench.common.servers import HEARTBEAT, BenchGunicorn, BenchRedis, BenchUvicorn, relay_env
+from bench.load.memory import PROFILE_CONFIG, rss
+from bench.load.processes import IdleClients
+from bench.load.webhooks import Deliveries
+from testbed import ROOT
 
-RESULT_FILE = "bench-alternatives.json"
+RESULT_FILE = "alternatives.json"
 PLOT_FILE = "bench-alternatives.png"
 DESIGNS = ("relay", "sse_starlette", "flask_sse")
 LABELS = {"relay": "Relay (gunicorn + gevent, 1 worker)",
@@ -77,9 +80,9 @@ class Served:
     """One design's server, ready: where streams connect and how to publish to them."""
 
     design: str
-    server: Gunicorn | Uvicorn
+    server: BenchGunicorn | BenchUvicorn
     stream_url: str
-    redis: RedisServer | None = None
+    redis: BenchRedis | None = None
     deliveries: Deliveries | None = None
     prediction_id: str | None = None
     publisher: httpx.Client | None = None
@@ -119,7 +122,7 @@ def serve(design: str, fanout: bool, gc_log: Path | None = None) -> Iterator[Ser
     """A fresh server for `design`; Relay in webhook mode when `fanout` (the publish is a webhook).
 
     With `gc_log`, Relay's worker appends every collection of generations 1 and 2 to that file
-    (bench/gunicorn_profile.conf.py: the repository's gunicorn settings plus that hook).
+    (bench/apps/gunicorn_profile.conf.py: the repository's gunicorn settings plus that hook).
     """
     with ExitStack() as stack:
         served: Served
@@ -129,9 +132,9 @@ def serve(design: str, fanout: bool, gc_log: Path | None = None) -> Iterator[Ser
             config = ROOT / "gunicorn.conf.py"
             if gc_log is not None:
                 env.update(BENCH_GC_LOG=str(gc_log), BENCH_PROFILE_DIR=str(gc_log.parent))
-                config = ROOT / "bench" / "gunicorn_profile.conf.py"
-            server: Gunicorn | Uvicorn = stack.enter_context(
-                Gunicorn("wsgi:app", env, public_url_to_self=fanout, config=config))
+                config = PROFILE_CONFIG
+            server: BenchGunicorn | BenchUvicorn = stack.enter_context(
+                BenchGunicorn("wsgi:app", env, public_url_to_self=fanout, config=config))
             created = httpx.post(server.url + "/api/predictions", timeout=30, json={
                 "model": "relay/image-demo", "input": {"prompt": "fan-out", "boot_delay": 300}})
             created.raise_for_status()
@@ -140,12 +143,13 @@ def serve(design: str, fanout: bool, gc_log: Path | None = None) -> Iterator[Ser
             if fanout:
                 served.deliveries = Deliveries(server.url)
         elif design == "sse_starlette":
-            server = stack.enter_context(Uvicorn("bench.starlette_app:app", {"BENCH_PING_SECONDS": HEARTBEAT}))
+            server = stack.enter_context(
+                BenchUvicorn("bench.apps.starlette_app:app", {"BENCH_PING_SECONDS": HEARTBEAT}))
             served = Served(design, server, f"{server.url}/events?channel={CHANNEL}",
                             publisher=httpx.Client(base_url=server.url, timeout=60))
         elif design == "flask_sse":
-            redis_server = stack.enter_context(RedisServer())
-            server = stack.enter_context(Gunicorn("bench.flask_sse_app:create_app()",
+            redis_server = stack.enter_context(BenchRedis())
+            server = stack.enter_context(BenchGunicorn("bench.apps.flask_sse_app:create_app()",
                                                   {"REDIS_URL": redis_server.url}))
             served = Served(design, server, f"{server.url}/stream?channel={CHANNEL}", redis=redis_server,
                             publisher=httpx.Client(base_url=server.url, timeout=60))
@@ -166,7 +170,7 @@ def stream_cap(design: str) -> int:
     return (hard - 300) // per_stream // 100 * 100
 
 
-def open_more(clients: Clients, served: Served, count: int, concurrency: int) -> dict[str, Any]:
+def open_more(clients: IdleClients, served: Served, count: int, concurrency: int) -> dict[str, Any]:
     """Open `count` more streams and make sure the server holds every one.
 
     Flask-SSE's stock stream sends nothing, not even its headers, until the
@@ -200,7 +204,7 @@ def idle_run(design: str, targets: list[int], warmup: int, settle: float, concur
              on_step: Any) -> dict[str, Any]:
     """RSS of the worker before and after each cumulative stream count in `targets`."""
     cap = stream_cap(design)
-    with serve(design, fanout=False) as served, Clients(served.stream_url) as clients:
+    with serve(design, fanout=False) as served, IdleClients(served.stream_url) as clients:
         worker = served.server.worker()
         open_more(clients, served, warmup, concurrency)
         time.sleep(settle)
@@ -256,7 +260,7 @@ def fanout_run(design: str, sizes: list[int], publishes: int, gap: float, concur
 def _fanout_updates(design: str, sizes: list[int], publishes: int, gap: float, concurrency: int, repeat: int,
                     on_step: Any, gc_log: Path | None) -> dict[str, Any]:
     with serve(design, fanout=True, gc_log=gc_log) as served, \
-            Clients(served.stream_url, mode="fanout") as clients:
+            IdleClients(served.stream_url, mode="fanout") as clients:
         results = []
         have = 0
         for size in sizes:
@@ -369,7 +373,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--settle", type=float, default=2.5)
     parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--quick", action="store_true", help="don't write docs/ (a trial run)")
+    parser.add_argument("--quick", action="store_true", help="don't write bench/results/ or docs/ (a trial run)")
     args = parser.parse_args()
 
     designs = args.designs.split(",")
@@ -380,7 +384,7 @@ def main() -> int:
     previous = json.loads((DOCS / RESULT_FILE).read_text()) if (DOCS / RESULT_FILE).exists() else {}
     payload: dict[str, Any] = {
         "benchmark": "alternatives",
-        "command": "/work/venv/bin/python bench/alternatives.py " + " ".join(sys.argv[1:]),
+        "command": "python -m bench.alternatives " + " ".join(sys.argv[1:]),
         "machine": info,
         "settings": {"designs": designs, "repeats": args.repeats, "streams": targets, "fanout": sizes,
                      "publishes": args.publishes, "gap_s": args.gap, "warmup": args.warmup,

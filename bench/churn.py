@@ -5,7 +5,7 @@ proxy closes an idle connection), each time with the Last-Event-ID it last saw.
 This runs 20,000 such cycles against one gevent worker: connect to a
 prediction's stream with a Last-Event-ID from its history, read until the first
 replayed event, hang up. The prediction is kept moving by signed webhook
-deliveries from the benchmark (webhook mode, bench/webhook_driver.py), one
+deliveries from the benchmark (webhook mode, bench/load/webhooks.py), one
 every 0.5 s with logs of constant size: its history (256 events, pre-filled
 before the first cycle) stays the same size, resumes replay real events, and a
 stream whose client has gone is noticed at the next event. After every 1,000
@@ -15,12 +15,12 @@ follower's, reads the worker's RSS (median of 5 samples), waits 1.5 s more
 trim, has its turn) and reads it again: the bar is judged on that second,
 settled reading.
 
-Baseline in the same run: the naive queue-per-stream app (bench/naive_app.py,
+Baseline in the same run: the naive queue-per-stream app (bench/apps/naive_app.py,
 no resume: each cycle reads its first event), same gunicorn settings, its
 heartbeat at 1 s so that abandoned streams end as quickly.
 
-    /work/venv/bin/python bench/churn.py                   # ~6.5 minutes
-    /work/venv/bin/python bench/churn.py --cycles 4000 --repeats 1 --quick
+    python -m bench.churn                   # ~6.5 minutes
+    python -m bench.churn --cycles 4000 --repeats 1 --quick
 """
 
 from __future__ import annotations
@@ -37,15 +37,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from idle_streams import rss
-from results import bar, machine, progress, pyplot, save_plot, save_results, summarize
-from servers import ROOT, ClientProcess, Gunicorn, relay_env
-from webhook_driver import Deliveries
 
-RESULT_FILE = "bench-churn.json"
+from bench.common.output import bar, machine, progress, pyplot, save_plot, save_results, summarize
+from bench.common.servers import BenchGunicorn, relay_env
+from bench.load.memory import PROFILE_CONFIG, rss
+from bench.load.processes import ClientProcess
+from bench.load.webhooks import Deliveries
+from testbed import ROOT
+
+RESULT_FILE = "churn.json"
 PLOT_FILE = "bench-churn.png"
 BAR_GROWTH = 0.05  # RSS after all cycles within 5% of RSS after the first 1,000
-HERE = Path(__file__).resolve().parent
 TRACE = False  # --trace: the worker runs under tracemalloc
 LOG_SIZE = 400  # bytes of logs in every delivery: constant, so the history's size is too
 
@@ -90,15 +92,15 @@ class Ticker:
 
 @contextmanager
 def relay_target(prefill: int, trace_dir: Path | None = None,
-                 log_size: int = LOG_SIZE) -> Iterator[tuple[Gunicorn, str, bool]]:
+                 log_size: int = LOG_SIZE) -> Iterator[tuple[BenchGunicorn, str, bool]]:
     env = relay_env(RELAY_STREAM_MAX_AGE="3600", RELAY_WATCHER_IDLE_TIMEOUT="3600")
     config = ROOT / "gunicorn.conf.py"
     if trace_dir is not None:  # the worker answers requests for figures (see gunicorn_profile.conf.py)
         env["BENCH_PROFILE_DIR"] = str(trace_dir)
         if TRACE:
             env["PYTHONTRACEMALLOC"] = "1"
-        config = HERE / "gunicorn_profile.conf.py"
-    with Gunicorn("wsgi:app", env, public_url_to_self=True, config=config) as server:
+        config = PROFILE_CONFIG
+    with BenchGunicorn("wsgi:app", env, public_url_to_self=True, config=config) as server:
         created = httpx.post(server.url + "/api/predictions", timeout=30, json={
             "model": "relay/image-demo", "input": {"prompt": "churn", "boot_delay": 300}})
         created.raise_for_status()
@@ -117,8 +119,8 @@ def relay_target(prefill: int, trace_dir: Path | None = None,
 
 @contextmanager
 def naive_target(prefill: int, trace_dir: Path | None = None,
-                 log_size: int = LOG_SIZE) -> Iterator[tuple[Gunicorn, str, bool]]:
-    with Gunicorn("bench.naive_app:create_app()", {"RELAY_HEARTBEAT_INTERVAL": "1"}) as server:
+                 log_size: int = LOG_SIZE) -> Iterator[tuple[BenchGunicorn, str, bool]]:
+    with BenchGunicorn("bench.apps.naive_app:create_app()", {"RELAY_HEARTBEAT_INTERVAL": "1"}) as server:
         yield server, server.url + "/api/predictions/churn/events", False
 
 
@@ -126,7 +128,7 @@ TARGETS = {"relay": relay_target, "relay_small_events": relay_target, "naive": n
 SMALL_LOG_SIZE = 20  # relay_small_events: the same run with events about 20 times smaller
 
 
-def wait_for_quiet(server: Gunicorn, expected: int, timeout: float = 30) -> float:
+def wait_for_quiet(server: BenchGunicorn, expected: int, timeout: float = 30) -> float:
     """Wait until the server counts `expected` open streams (abandoned ones ended); seconds waited."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
@@ -243,7 +245,7 @@ def main() -> int:
     parser.add_argument("--trace", action="store_true",
                         help="diagnostic: run Relay under tracemalloc and list what grew between the first and "
                              "the last reading (inflates RSS; implies --quick)")
-    parser.add_argument("--quick", action="store_true", help="don't write docs/ (a trial run)")
+    parser.add_argument("--quick", action="store_true", help="don't write bench/results/ or docs/ (a trial run)")
     args = parser.parse_args()
     global TRACE
     TRACE = args.trace
@@ -293,7 +295,7 @@ def main() -> int:
                                         / max(table["naive"]["growth_pct"]["median"], 1e-9))
     payload = {
         "benchmark": "churn",
-        "command": "/work/venv/bin/python bench/churn.py " + " ".join(sys.argv[1:]),
+        "command": "python -m bench.churn " + " ".join(sys.argv[1:]),
         "machine": info,
         "settings": {"cycles": args.cycles, "block": args.block, "concurrency": args.concurrency,
                      "repeats": args.repeats, "prefill": args.prefill, "log_size": args.log_size,

@@ -3,11 +3,11 @@
 Relay's hub gives each connection a cursor and a wake-up flag instead of a
 queue (see relay/hub.py). This opens 2,000 streams on one prediction that
 stays `starting` (so nothing is sent after the first bytes), and divides the
-worker's RSS growth by the number of streams. The baseline, bench/naive_app.py,
+worker's RSS growth by the number of streams. The baseline, bench/apps/naive_app.py,
 is measured the same way under the same gunicorn settings in the same run.
 
-    /work/venv/bin/python bench/idle_streams.py                  # full run, ~3 minutes
-    /work/venv/bin/python bench/idle_streams.py --streams 500 --repeats 1 --quick
+    python -m bench.idle_streams                  # full run, ~3 minutes
+    python -m bench.idle_streams --streams 500 --repeats 1 --quick
 """
 
 from __future__ import annotations
@@ -17,46 +17,24 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
-from results import machine, progress, save_results, summarize
-from servers import ClientProcess, Gunicorn, StandaloneEmulator, relay_env
 
-HERE = Path(__file__).resolve().parent
-RESULT_FILE = "bench-idle-streams.json"
+from bench.common.output import machine, progress, save_results, summarize
+from bench.common.servers import HEARTBEAT, BenchEmulator, BenchGunicorn, relay_env
+from bench.load.memory import profile, rss
+from bench.load.processes import IdleClients
+
+RESULT_FILE = "idle-streams.json"
 BAR_KB = 20.0  # Relay must stay at or under this many KB of RSS per idle stream
-HEARTBEAT = "50"  # seconds: longer than a measurement, so streams stay silent
 
 
-class Clients(ClientProcess):
-    """A `clients.py idle` process: opens streams on command and holds them."""
-
-    def __init__(self, url: str, mode: str = "idle") -> None:
-        super().__init__(mode, "--url", url)
-
-    def open(self, count: int, concurrency: int = 100, wait: bool = True) -> dict[str, Any]:
-        return self.command(f"open {count} {concurrency}" + ("" if wait else " nowait"))
-
-
-def rss(worker: psutil.Process, samples: int = 5, pause: float = 0.2) -> dict[str, int]:
-    """The worker's resident and unique memory, median of a few samples."""
-    rss_values, uss_values = [], []
-    for _ in range(samples):
-        info = worker.memory_full_info()
-        rss_values.append(info.rss)
-        uss_values.append(info.uss)
-        time.sleep(pause)
-    return {"rss": int(statistics.median(rss_values)), "uss": int(statistics.median(uss_values))}
-
-
-def open_streams(server: Gunicorn, url: str, streams: int, warmup: int, settle: float,
+def open_streams(server: BenchGunicorn, url: str, streams: int, warmup: int, settle: float,
                  concurrency: int) -> dict[str, Any]:
     """Warm up, measure, open `streams` more, measure again: the worker's growth per stream."""
     worker = server.worker()
-    clients = Clients(url)
+    clients = IdleClients(url)
     try:
         warm = clients.open(warmup)
         if warm["failures"]:
@@ -95,7 +73,7 @@ def relay_run(streams: int, warmup: int, settle: float, concurrency: int,
                     RELAY_WATCHER_IDLE_TIMEOUT="3600", RELAY_POLL_INTERVAL="1")
     if upstream is not None:
         env["REPLICATE_BASE_URL"] = upstream
-    with Gunicorn("wsgi:app", env) as server:
+    with BenchGunicorn("wsgi:app", env) as server:
         # One prediction that stays `starting` for the whole run; every stream follows it.
         created = httpx.post(server.url + "/api/predictions", timeout=30, json={
             "model": "relay/image-demo", "input": {"prompt": "idle", "boot_delay": 300}})
@@ -106,14 +84,14 @@ def relay_run(streams: int, warmup: int, settle: float, concurrency: int,
 
 def relay_upstream_run(streams: int, warmup: int, settle: float, concurrency: int) -> dict[str, Any]:
     """Relay as in production: the upstream API is another process, so no emulator is mounted."""
-    with StandaloneEmulator() as emulator:
+    with BenchEmulator() as emulator:
         return relay_run(streams, warmup, settle, concurrency, upstream=emulator.url)
 
 
 def naive_run(streams: int, warmup: int, settle: float, concurrency: int,
               mounted: bool = False) -> dict[str, Any]:
-    app = f"bench.naive_app:create_app(mounted={mounted})"
-    with Gunicorn(app, {"RELAY_HEARTBEAT_INTERVAL": HEARTBEAT}) as server:
+    app = f"bench.apps.naive_app:create_app(mounted={mounted})"
+    with BenchGunicorn(app, {"RELAY_HEARTBEAT_INTERVAL": HEARTBEAT}) as server:
         url = server.url + "/api/predictions/idle/events"
         return open_streams(server, url, streams, warmup, settle, concurrency)
 
@@ -141,7 +119,7 @@ def main() -> int:
     parser.add_argument("--designs", default=",".join(DESIGNS), help="comma-separated, of: " + ", ".join(DESIGNS))
     parser.add_argument("--no-diagnosis", action="store_true",
                         help="skip the short probed run per design (bench/stream_memory.py --probe-depth)")
-    parser.add_argument("--quick", action="store_true", help="don't write docs/ (a trial run)")
+    parser.add_argument("--quick", action="store_true", help="don't write bench/results/ or docs/ (a trial run)")
     args = parser.parse_args()
 
     designs = {name: DESIGNS[name] for name in args.designs.split(",")}
@@ -161,8 +139,6 @@ def main() -> int:
 
     diagnosis: dict[str, Any] = {}
     if not args.no_diagnosis:
-        from stream_memory import profile
-
         for design in designs:
             progress(f"diagnosis: {design}, 100 streams with the call-depth probe on")
             found = profile(design, streams=100, warmup=args.warmup, probe_depth=True)
@@ -186,7 +162,7 @@ def main() -> int:
         ratios["relay/relay_external_upstream"] = relay_kb / medians["relay_external_upstream"]
     payload = {
         "benchmark": "idle_streams",
-        "command": "/work/venv/bin/python bench/idle_streams.py " + " ".join(sys.argv[1:]),
+        "command": "python -m bench.idle_streams " + " ".join(sys.argv[1:]),
         "machine": info,
         "settings": {"streams": args.streams, "warmup": args.warmup, "repeats": args.repeats,
                      "settle_s": args.settle, "concurrency": args.concurrency,

@@ -16,7 +16,7 @@ A. End to end, driven by the emulator. Two Relay servers run side by side on
 
 B. Relay's own share in webhook mode. The benchmark plays Replicate: it signs
    each new state of a prediction with `standardwebhooks` and POSTs it
-   (bench/webhook_driver.py), noting time.time() right before the request
+   (bench/load/webhooks.py), noting time.time() right before the request
    leaves; the subscriber notes time.time() when the snapshot arrives. Same
    machine, same clock.
 
@@ -24,8 +24,8 @@ Upstream GETs per prediction come from the emulator's own request log; in
 webhook mode the log is sampled every second, so the GETs made while webhooks
 were flowing (after the first pushed state) can be told from the ones before.
 
-    /work/venv/bin/python bench/push_latency.py               # ~3 minutes
-    /work/venv/bin/python bench/push_latency.py --repeats 1 --steps 30 --quick
+    python -m bench.push_latency               # ~3 minutes
+    python -m bench.push_latency --repeats 1 --steps 30 --quick
 """
 
 from __future__ import annotations
@@ -41,11 +41,13 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from results import bar, latency_summary, machine, progress, pyplot, save_plot, save_results, summarize
-from servers import Gunicorn, emulator_stats, relay_env, run_client
-from webhook_driver import Deliveries, progress_line
 
-RESULT_FILE = "bench-push-latency.json"
+from bench.common.output import bar, latency_summary, machine, progress, pyplot, save_plot, save_results, summarize
+from bench.common.servers import BenchGunicorn, emulator_stats, relay_env
+from bench.load.processes import run_client
+from bench.load.webhooks import Deliveries, progress_line
+
+RESULT_FILE = "push-latency.json"
 PLOT_FILE = "bench-push-latency.png"
 BAR_WEBHOOK_P99_MS = 50.0
 BAR_POLL_MEAN_MS = 500.0
@@ -113,7 +115,7 @@ class StatsSampler:
         return last - first
 
 
-def create(server: Gunicorn, prediction_input: dict[str, Any]) -> dict[str, Any]:
+def create(server: BenchGunicorn, prediction_input: dict[str, Any]) -> dict[str, Any]:
     answer = httpx.post(server.url + "/api/predictions", timeout=30,
                         json={"model": "relay/image-demo", "input": prediction_input})
     answer.raise_for_status()
@@ -121,7 +123,7 @@ def create(server: Gunicorn, prediction_input: dict[str, Any]) -> dict[str, Any]
     return body
 
 
-def emulator_driven(servers: dict[str, Gunicorn], args: argparse.Namespace) -> dict[str, Any]:
+def emulator_driven(servers: dict[str, BenchGunicorn], args: argparse.Namespace) -> dict[str, Any]:
     """Part A: the same predictions on both servers at once; latencies per mode, GETs per prediction."""
     prediction_input = {"prompt": "push latency", "steps": args.steps, "step_delay": args.step_delay,
                         "boot_delay": args.boot_delay}
@@ -162,7 +164,7 @@ def emulator_driven(servers: dict[str, Gunicorn], args: argparse.Namespace) -> d
     return out
 
 
-def bench_driven(server: Gunicorn, args: argparse.Namespace) -> dict[str, Any]:
+def bench_driven(server: BenchGunicorn, args: argparse.Namespace) -> dict[str, Any]:
     """Part B: the benchmark signs and sends each state; publish -> receive per delivery."""
     made = create(server, {"prompt": "bench-driven", "steps": 2, "boot_delay": 300})
     prediction_id = made["id"]
@@ -221,9 +223,7 @@ def progress_parse_cost(steps: tuple[int, ...] = (20, 120, 250, 1000, 5000)) -> 
     knows whether anything changed; this is that cost per answer, measured in this process.
     """
     import timeit
-    from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from relay.emulator.progress import progress_line as emulator_line
     from relay.progress import parse_progress
 
@@ -277,7 +277,7 @@ def main() -> int:
     parser.add_argument("--deliveries", type=int, default=250, help="signed deliveries per repeat (part B)")
     parser.add_argument("--delivery-interval", type=float, default=0.05)
     parser.add_argument("--subscribers", type=int, default=1, help="streams following the part B prediction")
-    parser.add_argument("--quick", action="store_true", help="don't write docs/ (a trial run)")
+    parser.add_argument("--quick", action="store_true", help="don't write bench/results/ or docs/ (a trial run)")
     args = parser.parse_args()
 
     started = time.monotonic()
@@ -286,8 +286,8 @@ def main() -> int:
     runs: list[dict[str, Any]] = []
     a_seconds = args.boot_delay + args.steps * args.step_delay + 3
     b_seconds = args.deliveries * (args.delivery_interval + 0.01) + 3
-    with Gunicorn("wsgi:app", env) as poll_server, \
-            Gunicorn("wsgi:app", env, public_url_to_self=True) as hook_server, \
+    with BenchGunicorn("wsgi:app", env) as poll_server, \
+            BenchGunicorn("wsgi:app", env, public_url_to_self=True) as hook_server, \
             bar(round(args.repeats * (a_seconds + b_seconds)), "push latency", unit="s") as progress_bar:
         for repeat in range(args.repeats):
             progress(f"repeat {repeat + 1}/{args.repeats}: part A, {args.predictions} predictions of "
@@ -347,7 +347,7 @@ def main() -> int:
     costs = progress_parse_cost()
     payload = {
         "benchmark": "push_latency",
-        "command": "/work/venv/bin/python bench/push_latency.py " + " ".join(sys.argv[1:]),
+        "command": "python -m bench.push_latency " + " ".join(sys.argv[1:]),
         "machine": info,
         "settings": {"repeats": args.repeats, "predictions": args.predictions, "steps": args.steps,
                      "step_delay": args.step_delay, "boot_delay": args.boot_delay,

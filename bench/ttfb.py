@@ -9,7 +9,7 @@ the first byte of the answer (the status line) and to the first body bytes
 
 - Stream, Relay: `GET /api/predictions/<id>/events?token=…` of a prediction
   that stays `starting` (token check, resume lookup, subscription, first chunk).
-- Stream, baseline: the naive queue-per-stream app (bench/naive_app.py) under
+- Stream, baseline: the naive queue-per-stream app (bench/apps/naive_app.py) under
   the same gunicorn settings.
 - Create, Relay: `POST /api/predictions` (validation, rate limit, the
   upstream create over HTTP through the `replicate` client, a watcher started,
@@ -21,8 +21,8 @@ the first byte of the answer (the status line) and to the first body bytes
 Both servers use RELAY_HEARTBEAT_INTERVAL=1, so that the streams the client
 abandons end within a second. The designs run interleaved, repeated.
 
-    /work/venv/bin/python bench/ttfb.py                 # ~1 minute
-    /work/venv/bin/python bench/ttfb.py --repeats 1 --streams 100 --creates 50 --quick
+    python -m bench.ttfb                 # ~1 minute
+    python -m bench.ttfb --repeats 1 --streams 100 --creates 50 --quick
 """
 
 from __future__ import annotations
@@ -34,10 +34,12 @@ import time
 from typing import Any
 
 import httpx
-from results import bar, latency_summary, machine, progress, pyplot, save_plot, save_results, summarize
-from servers import Gunicorn, relay_env, run_client
 
-RESULT_FILE = "bench-ttfb.json"
+from bench.common.output import bar, latency_summary, machine, progress, pyplot, save_plot, save_results, summarize
+from bench.common.servers import BenchGunicorn, relay_env
+from bench.load.processes import run_client
+
+RESULT_FILE = "ttfb.json"
 PLOT_FILE = "bench-ttfb.png"
 CREATE_INPUT = {"prompt": "ttfb", "steps": 1, "step_delay": 0, "boot_delay": 0}
 LABELS = {"relay_stream": "stream, Relay", "naive_stream": "stream, naive app (baseline)",
@@ -45,7 +47,7 @@ LABELS = {"relay_stream": "stream, Relay", "naive_stream": "stream, naive app (b
           "emulator_create": "create, upstream alone (the emulator's own create)"}
 
 
-def measure(kind: str, relay: Gunicorn, naive: Gunicorn, stream_url: str, count: int) -> dict[str, Any]:
+def measure(kind: str, relay: BenchGunicorn, naive: BenchGunicorn, stream_url: str, count: int) -> dict[str, Any]:
     timeout = 30 + count * 0.5
     if kind == "relay_stream":
         args = ["--url", relay.url + stream_url]
@@ -85,7 +87,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--streams", type=int, default=1000, help="stream requests per design per repeat")
     parser.add_argument("--creates", type=int, default=300, help="create requests per design per repeat")
-    parser.add_argument("--quick", action="store_true", help="don't write docs/ (a trial run)")
+    parser.add_argument("--quick", action="store_true", help="don't write bench/results/ or docs/ (a trial run)")
     args = parser.parse_args()
 
     started = time.monotonic()
@@ -94,8 +96,8 @@ def main() -> int:
     kinds = list(LABELS)
     counts = {k: args.streams if k.endswith("stream") else args.creates for k in kinds}
     runs = []
-    with Gunicorn("wsgi:app", env) as relay, \
-            Gunicorn("bench.naive_app:create_app()", {"RELAY_HEARTBEAT_INTERVAL": "1"}) as naive, \
+    with BenchGunicorn("wsgi:app", env) as relay, \
+            BenchGunicorn("bench.apps.naive_app:create_app()", {"RELAY_HEARTBEAT_INTERVAL": "1"}) as naive, \
             bar(args.repeats * sum(counts.values()), "ttfb", unit="req") as progress_bar:
         created = httpx.post(relay.url + "/api/predictions", timeout=30, json={
             "model": "relay/image-demo", "input": {"prompt": "ttfb", "boot_delay": 300}})
@@ -133,7 +135,7 @@ def main() -> int:
     }
     payload = {
         "benchmark": "ttfb",
-        "command": "/work/venv/bin/python bench/ttfb.py " + " ".join(sys.argv[1:]),
+        "command": "python -m bench.ttfb " + " ".join(sys.argv[1:]),
         "machine": info,
         "settings": {"repeats": args.repeats, "streams": args.streams, "creates": args.creates,
                      "create_input": CREATE_INPUT, "heartbeat_s": 1.0, "workers": 1, "worker_class": "gevent"},

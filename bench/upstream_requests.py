@@ -13,9 +13,9 @@ received. Three designs, at 1, 10, 100 and 1,000 subscribers:
   safety net;
 - `seed`: every subscriber polls the emulator through the `replicate` client.
 
-    /work/venv/bin/python bench/upstream_requests.py            # full run, ~6 minutes
-    /work/venv/bin/python bench/upstream_requests.py --subscribers 1,100 --designs relay,seed   # issue 2's run
-    /work/venv/bin/python bench/upstream_requests.py --repeats 1 --quick
+    python -m bench.upstream_requests            # full run, ~6 minutes
+    python -m bench.upstream_requests --subscribers 1,100 --designs relay,seed   # issue 2's run
+    python -m bench.upstream_requests --repeats 1 --quick
 """
 
 from __future__ import annotations
@@ -27,16 +27,17 @@ import sys
 import time
 from typing import Any
 
-from results import bar, machine, progress, pyplot, save_plot, save_results, summarize
-from servers import Gunicorn, relay_env, run_client, upstream_gets
+from bench.common.output import bar, machine, progress, pyplot, save_plot, save_results, summarize
+from bench.common.servers import BenchGunicorn, relay_env, upstream_gets
+from bench.load.processes import run_client
 
-RESULT_FILE = "bench-upstream-requests.json"
+RESULT_FILE = "upstream-requests.json"
 PLOT_FILE = "bench-upstream-requests.png"
 BAR_FLAT = 1.1  # Relay(most subscribers) / Relay(1) must stay at or under this
 DESIGNS = ("relay", "relay_webhook", "seed")
 
 
-def measure(server: Gunicorn, design: str, count: int, interval: float,
+def measure(server: BenchGunicorn, design: str, count: int, interval: float,
             prediction_input: dict[str, Any]) -> dict[str, Any]:
     common = ["--count", str(count), "--interval", str(interval), "--input", json.dumps(prediction_input),
               "--timeout", "90"]
@@ -87,7 +88,7 @@ def main() -> int:
     parser.add_argument("--step-delay", type=float, default=0.1)
     parser.add_argument("--boot-delay", type=float, default=1.0,
                         help="seconds in `starting`, so every subscriber is connected before it runs")
-    parser.add_argument("--quick", action="store_true", help="don't write docs/ (a trial run)")
+    parser.add_argument("--quick", action="store_true", help="don't write bench/results/ or docs/ (a trial run)")
     args = parser.parse_args()
 
     counts = [int(c) for c in args.subscribers.split(",")]
@@ -99,8 +100,8 @@ def main() -> int:
     started = time.monotonic()
     info = machine()
     total = args.repeats * len(counts) * len(designs)
-    with Gunicorn("wsgi:app", env) as server, \
-            Gunicorn("wsgi:app", env, public_url_to_self=True) as hooked, \
+    with BenchGunicorn("wsgi:app", env) as server, \
+            BenchGunicorn("wsgi:app", env, public_url_to_self=True) as hooked, \
             bar(total, "upstream requests", unit="run") as progress_bar:
         servers = {"relay": server, "relay_webhook": hooked, "seed": server}
         for repeat in range(args.repeats):
@@ -144,7 +145,7 @@ def main() -> int:
             for design in ("relay", "relay_webhook") if f"{design}({high})/{design}({low})" in ratios}
     payload = {
         "benchmark": "upstream_requests",
-        "command": "/work/venv/bin/python bench/upstream_requests.py " + " ".join(sys.argv[1:]),
+        "command": "python -m bench.upstream_requests " + " ".join(sys.argv[1:]),
         "machine": info,
         "settings": {"poll_interval": args.poll_interval, "input": prediction_input, "designs": designs,
                      "subscribers": counts, "repeats": args.repeats, "workers": 1},

@@ -9,12 +9,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import redis
 from dotenv import dotenv_values
 from flask import Flask, request
+from werkzeug.routing import Map
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from . import api, errors, limits, logs, pages, security, visitors
+from . import api, errors, lifecycle, limits, logs, pages, security, visitors
 from .config import ConfigError, Settings
 from .errors import NotFound
 from .service import RelayService
@@ -25,21 +27,41 @@ __all__ = ["ConfigError", "Settings", "create_app"]
 _ROOT = Path(__file__).resolve().parent.parent
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app from the environment (a .env file, then real variables, then test_config)."""
-    app = Flask(__name__, instance_relative_config=False, instance_path=_instance_path(test_config),
+class _UrlMap(Map):
+    """Werkzeug's map without slash merging: its redirect (`/api//models` to `/api/models`)
+    builds an absolute Location from the request's Host header, which anyone can set."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["merge_slashes"] = False
+        super().__init__(*args, **kwargs)
+
+
+class _Relay(Flask):
+    url_map_class = _UrlMap
+
+
+def create_app(test_config: Mapping[str, Any] | None = None, *,
+               upstream_transport: httpx.BaseTransport | None = None) -> Flask:
+    """Build the app from the environment (a .env file, then real variables, then test_config).
+
+    `upstream_transport` replaces the HTTP transport to Replicate (tests pass an
+    `httpx.WSGITransport` to reach the emulator in-process).
+    """
+    app = _Relay(__name__, instance_relative_config=False, instance_path=_instance_path(test_config),
                 template_folder=str(_ROOT / "templates"), static_folder=str(_ROOT / "static"))
     env = _environment(test_config)
     settings = Settings.from_env(env)
-    logs.configure_logging(settings.log_level, [settings.replicate_api_token or "", settings.webhook_secret or ""])
+    logs.configure_logging(settings.log_level, [settings.replicate_api_token or "", settings.webhook_secret or "",
+                                                settings.metrics_token or ""])
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     secret_key = settings.secret_key or _instance_secret(Path(app.instance_path))
     app.config.update(SECRET_KEY=secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes,
                       JSON_SORT_KEYS=False)
 
-    upstream = Upstream(settings.replicate_api_token, settings.replicate_base_url)
-    service = RelayService(settings, secret_key, upstream, _redis_client(settings.redis_url))
+    upstream = Upstream(settings.replicate_api_token, settings.replicate_base_url, transport=upstream_transport)
+    service = RelayService(settings, secret_key, upstream, _redis_client(settings))
     app.extensions["relay"] = service
+    lifecycle.end_streams_on_sigterm(service.shutdown)
     if settings.uses_emulator and settings.replicate_base_url is None:
         _mount_emulator(app, settings, upstream)
 
@@ -53,15 +75,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _redis_client(url: str | None) -> redis.Redis | None:
+def _redis_client(settings: Settings) -> redis.Redis | None:
     """A connection pool for REDIS_URL, checked now so a bad URL fails at start, by name."""
-    if url is None:
+    url = settings.redis_client_url
+    if url is None or settings.redis_url is None:
         return None
     client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=30)
     try:
         client.ping()
     except (redis.RedisError, OSError) as error:
-        where = url.split("@")[-1]  # never print the password
+        where = settings.redis_url.split("@")[-1].split("?")[0]  # never print the password
+        if "CERTIFICATE_VERIFY_FAILED" in str(error) or "certificate verify failed" in str(error):
+            raise ConfigError(
+                f"REDIS_URL: the TLS certificate of Redis at {where} is not trusted ({error}). If this "
+                "Redis uses a self-signed certificate (Heroku Redis does), set RELAY_REDIS_VERIFY_TLS=0."
+            ) from None
         raise ConfigError(f"REDIS_URL: cannot reach Redis at {where}: {error}") from None
     return client
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import math
+import re
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -12,9 +14,10 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from .bodies import read_body
 from .catalog import describe
 from .errors import Forbidden, InvalidRequest, PayloadTooLarge, RelayError, UnsupportedMediaType
-from .limits import creation_limited, stream_slot
+from .limits import cancel_limited, creation_limited, stream_slot
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .service import RelayService
 from .streams import split_id
@@ -24,6 +27,8 @@ from .validation import parse_create_request
 __all__ = ["bp"]
 
 bp = Blueprint("api", __name__)
+
+WEBHOOK_MAX_BYTES = 4 * 2**20
 
 _STREAM_HEADERS = {
     "Cache-Control": "no-cache",
@@ -41,21 +46,24 @@ def _json_body() -> object:
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
-    limit = _service().settings.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"The request body is larger than {limit // 1024} KB.")
-    try:
-        raw = request.stream.read(limit)
-        # A body without Content-Length (chunked) is cut at the limit by werkzeug, which
-        # raises 413 when one byte more is asked for and there is more.
-        if len(raw) >= limit and request.stream.read(1):
-            raise RequestEntityTooLarge()
-    except RequestEntityTooLarge:
-        raise PayloadTooLarge(f"The request body is larger than {limit // 1024} KB.") from None
+    settings = _service().settings
+    raw = _body(settings.max_body_bytes)
     try:
         return json.loads(raw, parse_constant=_not_json, parse_float=_finite)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidRequest("The body is not valid JSON.") from None
+
+
+def _body(limit: int) -> bytes:
+    """The request body, at most `limit` bytes, read within RELAY_BODY_TIMEOUT (bodies.py)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit // 1024} KB.")
+    try:
+        # werkzeug cuts a body without Content-Length (chunked) at max_content_length
+        # and raises 413 when more is asked for.
+        return read_body(request.stream, limit, _service().settings.body_timeout)
+    except RequestEntityTooLarge:
+        raise PayloadTooLarge(f"The request body is larger than {limit // 1024} KB.") from None
 
 
 def _not_json(constant: str) -> object:
@@ -104,9 +112,27 @@ def seed_stream() -> Response:
     return _single_stream(_granted_id(prediction_id, "stream"))
 
 
-def _last_event_id() -> str | None:
+# The ids Relay issues: `<ms>-<seq>` (the memory hub's and Redis stream ids alike);
+# a multiplexed stream's id joins one per prediction with commas (empty: none yet).
+_EVENT_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+
+
+def _last_event_id(parts: int = 1) -> str | None:
+    """Where the client resumes, if it names an id Relay could have issued; 400 otherwise.
+
+    The value is written back into `id:` lines, so anything else (CR/LF above all)
+    is refused here, at the edge.
+    """
     value = request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
-    return value.strip() if value and value.strip() else None
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    pieces = value.split(",")
+    shaped = len(value) <= 48 * parts and len(pieces) == parts and \
+        all(_EVENT_ID.match(piece) or (parts > 1 and piece == "") for piece in pieces)
+    if not shaped:
+        raise InvalidRequest("Last-Event-ID (or lastEventId) is not an event id this stream issued.")
+    return value
 
 
 def _single_stream(prediction_id: str) -> Response:
@@ -133,7 +159,7 @@ def multiplexed_stream() -> Response:
             ids.append(prediction_id)
     for prediction_id in ids:
         service.ensure_known(prediction_id)
-    return _open_stream(ids, split_id(_last_event_id(), len(ids)), multiplexed=True)
+    return _open_stream(ids, split_id(_last_event_id(len(ids)), len(ids)), multiplexed=True)
 
 
 def _open_stream(ids: Sequence[str], last_ids: Sequence[str | None], *, multiplexed: bool) -> Response:
@@ -168,18 +194,21 @@ def prediction_logs(prediction_id: str) -> Response:
 
 
 @bp.post("/api/predictions/<prediction_id>/cancel")
+@cancel_limited
 def cancel_prediction(prediction_id: str) -> Response:
     return jsonify(_service().cancel(_granted_id(prediction_id, "cancel")))
 
 
 @bp.post("/api/webhooks/replicate")
 def replicate_webhook() -> Response:
-    # Webhook bodies are whole predictions (logs included): allow more than a create body.
-    request.max_content_length = 4 * 2**20
-    raw = request.get_data(cache=False)
     headers = {name.lower(): value for name, value in request.headers.items()}
     service = _service()
     try:
+        # Headers and timestamp first: a forged or stale delivery is refused before its body is read.
+        service.webhooks.check_headers(headers)
+        # Webhook bodies are whole predictions (logs included): allow more than a create body.
+        request.max_content_length = WEBHOOK_MAX_BYTES
+        raw = _body(WEBHOOK_MAX_BYTES)
         outcome = service.apply_webhook(headers, raw)
     except RelayError as error:
         service.metrics.webhooks.labels(error.code).inc()
@@ -190,6 +219,12 @@ def replicate_webhook() -> Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
+    token = _service().settings.metrics_token
+    if token is not None:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise Forbidden("The metrics need `Authorization: Bearer <RELAY_METRICS_TOKEN>`.",
+                            code="metrics_token_required")
     return Response(_service().metrics.render(), content_type=METRICS_CONTENT_TYPE)
 
 

@@ -57,13 +57,16 @@ class Settings:
     replicate_base_url: str | None = None
     secret_key: str | None = None
     redis_url: str | None = None
+    redis_verify_tls: bool = True
     public_url: str | None = None
     webhook_secret: str | None = None
+    metrics_token: str | None = None
     allowed_models: tuple[AllowedModel, ...] = EMULATOR_MODELS
     poll_interval: float = 1.0
     heartbeat_interval: float = 15.0
     stream_max_age: float = 600.0
     rate_limit: str = "10/minute"
+    cancel_rate_limit: str = "30/minute"
     embed_origins: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     trusted_proxies: int = 0
@@ -79,8 +82,18 @@ class Settings:
     hub_max_bytes: int = 64 * 2**20
     log_tail_bytes: int = 16384
     max_body_bytes: int = 64 * 1024
+    body_timeout: float = 10.0
     max_streams_per_client: int = 50
     max_watch_per_stream: int = 32
+
+    @property
+    def redis_client_url(self) -> str | None:
+        """REDIS_URL as the Redis clients are given it: with certificate checks off for a
+        `rediss://` URL when RELAY_REDIS_VERIFY_TLS=0 (Heroku Redis's self-signed certificate)."""
+        url = self.redis_url
+        if url is None or self.redis_verify_tls or not url.startswith("rediss://"):
+            return url
+        return url + ("&" if "?" in url else "?") + "ssl_cert_reqs=none&ssl_check_hostname=false"
 
     @property
     def uses_emulator(self) -> bool:
@@ -98,8 +111,10 @@ class Settings:
             replicate_base_url=reader.url("REPLICATE_BASE_URL"),
             secret_key=reader.text("SECRET_KEY"),
             redis_url=reader.redis_url("REDIS_URL"),
+            redis_verify_tls=reader.switch("RELAY_REDIS_VERIFY_TLS", True),
             public_url=public_url.rstrip("/") if public_url else None,
             webhook_secret=reader.text("REPLICATE_WEBHOOK_SECRET"),
+            metrics_token=reader.text("RELAY_METRICS_TOKEN"),
             allowed_models=reader.models(
                 "RELAY_ALLOWED_MODELS", PUBLIC_MODELS if token else EMULATOR_MODELS
             ),
@@ -107,6 +122,7 @@ class Settings:
             heartbeat_interval=reader.number("RELAY_HEARTBEAT_INTERVAL", 15.0, low=0.05, high=50),
             stream_max_age=reader.number("RELAY_STREAM_MAX_AGE", 600.0, low=1, high=86400),
             rate_limit=reader.rate("RELAY_RATE_LIMIT", "10/minute"),
+            cancel_rate_limit=reader.rate("RELAY_CANCEL_RATE_LIMIT", "30/minute"),
             embed_origins=reader.origins("RELAY_EMBED_ORIGINS"),
             cors_origins=reader.origins("RELAY_CORS_ORIGINS"),
             trusted_proxies=int(reader.number("RELAY_TRUSTED_PROXIES", 0, low=0, high=10, whole=True)),
@@ -126,6 +142,7 @@ class Settings:
             max_body_bytes=int(
                 reader.number("RELAY_MAX_BODY_BYTES", 64 * 1024, low=1024, high=16 * 2**20, whole=True)
             ),
+            body_timeout=reader.number("RELAY_BODY_TIMEOUT", 10.0, low=0.5, high=300),
             max_streams_per_client=int(
                 reader.number("RELAY_MAX_STREAMS_PER_CLIENT", 50, low=1, high=100_000, whole=True)
             ),
@@ -162,6 +179,17 @@ class _Reader:
             self._problems.append(f"{name}: expected a redis://, rediss:// or unix:// URL")
             return None
         return value
+
+    def switch(self, name: str, default: bool) -> bool:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        self._problems.append(f"{name}={raw!r}: expected 1 or 0 (true or false)")
+        return default
 
     def number(
         self, name: str, default: float, *, low: float, high: float, whole: bool = False

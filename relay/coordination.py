@@ -5,8 +5,13 @@
   a process with subscribers takes over within a lease time;
 - whether anyone, anywhere, still watches a prediction;
 - when a webhook last brought its state (polling waits while webhooks flow);
+- small notes a lease holder leaves for whoever takes over (`remember` /
+  `recall`: where the output stream reader had got to);
 - a shared budget of upstream requests: a token bucket all processes draw
   from, which spreads polls instead of bursting, and a common pause after a 429.
+  Within a process the budget is handed out round robin (`FairTurns`): each
+  prediction waiting to poll holds one place in a queue, so forty busy
+  predictions cannot keep a forty-first from its turn for more than one round.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ import os
 import secrets
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 import redis
 
 from .errors import RelayError
 
-__all__ = ["Coordination", "HubUnavailable", "LocalCoordination", "RedisCoordination"]
+__all__ = ["Coordination", "FairTurns", "HubUnavailable", "LocalCoordination", "RedisCoordination"]
 
 
 class HubUnavailable(RelayError):
@@ -42,6 +49,57 @@ class Coordination(Protocol):
     def quiet_for(self, prediction_id: str) -> float: ...
     def take_budget(self) -> float: ...
     def pause_upstream(self, seconds: float) -> None: ...
+    def remember(self, name: str, prediction_id: str, value: str) -> None: ...
+    def recall(self, name: str, prediction_id: str) -> str | None: ...
+    def forget(self, name: str, prediction_id: str) -> None: ...
+
+
+class FairTurns:
+    """The budget, handed to waiting predictions first come, first served, one place each."""
+
+    def __init__(self, take_budget: Callable[[], float]) -> None:
+        self._take_budget = take_budget
+        self._queue: deque[str] = deque()
+        self._changed = threading.Condition()
+
+    def take(self, prediction_id: str, timeout: float, closing: Callable[[], bool]) -> bool:
+        """True when this prediction may poll now; False after `timeout` (it keeps its place)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            if prediction_id not in self._queue:
+                self._queue.append(prediction_id)
+            while not closing():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                if self._queue[0] != prediction_id:
+                    self._changed.wait(left)
+                    continue
+                wait = self._take_budget()
+                if wait <= 0:
+                    self._queue.popleft()
+                    self._changed.notify_all()
+                    return True
+                self._changed.wait(min(wait, left))
+        self.leave(prediction_id)
+        return False
+
+    def leave(self, prediction_id: str) -> None:
+        """Give up the place (a watcher that ends); the next in line moves up."""
+        with self._changed:
+            try:
+                self._queue.remove(prediction_id)
+            except ValueError:
+                return
+            self._changed.notify_all()
+
+    def wake(self) -> None:
+        """Make every waiter look at `closing` again now."""
+        with self._changed:
+            self._changed.notify_all()
+
+    def waiting(self) -> int:
+        return len(self._queue)
 
 
 class _Bucket:
@@ -63,6 +121,7 @@ class LocalCoordination:
         self._stamp = time.monotonic()
         self._paused_until = 0.0
         self._pushed: dict[str, float] = {}
+        self._notes: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
     def hold(self, name: str, prediction_id: str) -> bool:
@@ -105,6 +164,15 @@ class LocalCoordination:
     def pause_upstream(self, seconds: float) -> None:
         with self._lock:
             self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    def remember(self, name: str, prediction_id: str, value: str) -> None:
+        self._notes[(name, prediction_id)] = value
+
+    def recall(self, name: str, prediction_id: str) -> str | None:
+        return self._notes.get((name, prediction_id))
+
+    def forget(self, name: str, prediction_id: str) -> None:
+        self._notes.pop((name, prediction_id), None)
 
 
 _TAKE = """
@@ -199,3 +267,24 @@ class RedisCoordination:
             self._redis.set("relay:budget:paused", str(time.time() + seconds), px=int(seconds * 1000) + 1)
         except (redis.RedisError, OSError):
             pass
+
+    def remember(self, name: str, prediction_id: str, value: str) -> None:
+        try:
+            self._redis.set(f"relay:{{{prediction_id}}}:note:{name}", value, ex=3600)
+        except (redis.RedisError, OSError):
+            pass
+
+    def recall(self, name: str, prediction_id: str) -> str | None:
+        try:
+            value = self._redis.get(f"relay:{{{prediction_id}}}:note:{name}")
+        except (redis.RedisError, OSError):
+            return None
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
+        return value if isinstance(value, str) else None
+
+    def forget(self, name: str, prediction_id: str) -> None:
+        try:
+            self._redis.delete(f"relay:{{{prediction_id}}}:note:{name}")
+        except (redis.RedisError, OSError):
+            pass  # it expires

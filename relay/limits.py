@@ -9,8 +9,9 @@ usually handed a whole /64 and could otherwise pick a fresh address per request.
   the limit at a window's edge), in memory, or in Redis when REDIS_URL is set
   so that every worker shares one count. Routes opt in with `@creation_limited`;
   the limiter itself is built per app in `init_app`, so no state outlives an app.
-- Open streams are counted in this process by `StreamSlots`: a slot is taken
-  before a stream starts and given back when its generator ends.
+- Open streams are counted by `StreamSlots`: a slot is taken before a stream
+  starts and given back when its generator ends; in this process, or with
+  REDIS_URL across the deployment (`RedisStreamSlots`, shared_slots.py).
 """
 
 from __future__ import annotations
@@ -29,12 +30,15 @@ from flask_limiter import Limiter, RateLimitExceeded
 from .config import Settings
 from .errors import RateLimited, error_response
 
-__all__ = ["StreamSlot", "StreamSlots", "client_key", "creation_limited", "init_app", "stream_slot"]
+__all__ = ["StreamSlot", "StreamSlots", "cancel_limited", "client_key", "creation_limited", "init_app",
+           "stream_slot", "too_many_streams"]
 
 log = logging.getLogger(__name__)
 
 CREATE_SCOPE = "create"
+CANCEL_SCOPE = "cancel"
 _MARK = "_relay_creation_limited"
+_CANCEL_MARK = "_relay_cancel_limited"
 _SLOTS = "relay.stream_slots"
 # How long a client turned away for holding too many streams should wait: about
 # the time a dead connection of theirs takes to be noticed (one heartbeat).
@@ -63,18 +67,32 @@ def creation_limited(view: View) -> View:
     return view
 
 
+def cancel_limited(view: View) -> View:
+    """Mark a view as cancelling: such views share RELAY_CANCEL_RATE_LIMIT per client."""
+    setattr(view, _CANCEL_MARK, True)
+    return view
+
+
 class StreamSlot:
     """One open stream of one client; `release` is safe to call more than once."""
 
-    def __init__(self, slots: StreamSlots, client: str) -> None:
+    def __init__(self, slots: StreamSlots, client: str, token: str | None = None) -> None:
         self._slots = slots
         self._client = client
+        self._token = token
         self._released = False
 
     def release(self) -> None:
         if not self._released:
             self._released = True
-            self._slots._give_back(self._client)
+            self._slots._give_back(self._client, self._token)
+
+
+def too_many_streams(held: int) -> RateLimited:
+    return RateLimited(
+        f"Your address already has {held} streams open, the most allowed. Close one (or follow "
+        "several predictions on one stream with /api/events) and try again.",
+        code="too_many_streams", retry_after=_STREAM_RETRY_SECONDS)
 
 
 class StreamSlots:
@@ -90,17 +108,14 @@ class StreamSlots:
         with self._lock:
             held = self._held.get(client, 0)
             if held >= self.per_client:
-                raise RateLimited(
-                    f"Your address already has {held} streams open, the most allowed. Close one (or follow "
-                    "several predictions on one stream with /api/events) and try again.",
-                    code="too_many_streams", retry_after=_STREAM_RETRY_SECONDS)
+                raise too_many_streams(held)
             self._held[client] = held + 1
         return StreamSlot(self, client)
 
     def held(self, client: str) -> int:
         return self._held.get(client, 0)
 
-    def _give_back(self, client: str) -> None:
+    def _give_back(self, client: str, token: str | None) -> None:
         with self._lock:
             left = self._held.get(client, 0) - 1
             if left > 0:
@@ -134,7 +149,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     """
     limiter = Limiter(
         client_key,
-        storage_uri=_storage_uri(settings.redis_url),
+        storage_uri=_storage_uri(settings.redis_client_url),
         strategy="moving-window",
         key_prefix="relay-limits",
         # If Redis stops answering, count in this process rather than fail every create.
@@ -143,20 +158,35 @@ def init_app(app: Flask, settings: Settings) -> None:
     )
     limiter.init_app(app)
     limit = limiter.shared_limit(settings.rate_limit, scope=CREATE_SCOPE)
+    cancel_limit = limiter.shared_limit(settings.cancel_rate_limit, scope=CANCEL_SCOPE)
     for endpoint, view in list(app.view_functions.items()):
+        wrapped: Any = view  # the same view, checked first; Flask-Limiter's types are wider
         if getattr(view, _MARK, False):
-            wrapped: Any = limit(view)  # the same view, checked first; Flask-Limiter's types are wider
-            app.view_functions[endpoint] = wrapped
+            wrapped = limit(wrapped)
+        if getattr(view, _CANCEL_MARK, False):
+            wrapped = cancel_limit(wrapped)
+        app.view_functions[endpoint] = wrapped
 
     def rate_limited(error: RateLimitExceeded) -> Response:
         current = limiter.current_limit
         wait = current.reset_at - time.time() if current is not None else 60.0
         seconds = max(1, math.ceil(wait))
+        view = app.view_functions.get(request.endpoint or "")
+        what = "cancels" if view is not None and getattr(view, _CANCEL_MARK, False) else "predictions"
         return error_response(
             429, "rate_limited",
-            f"Too many predictions from your address (the limit is {error.description}). "
+            f"Too many {what} from your address (the limit is {error.description}). "
             f"Try again in {seconds} second{'s' if seconds != 1 else ''}.",
             retry_after=seconds)
 
     app.register_error_handler(RateLimitExceeded, rate_limited)
-    app.extensions[_SLOTS] = StreamSlots(settings.max_streams_per_client)
+    slots = StreamSlots(settings.max_streams_per_client)
+    url = settings.redis_client_url
+    if url is not None:
+        import redis
+
+        from .shared_slots import RedisStreamSlots
+
+        slots = RedisStreamSlots(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3),
+                                 settings.max_streams_per_client)
+    app.extensions[_SLOTS] = slots

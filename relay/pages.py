@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from flask import Blueprint, current_app, render_template, request
 
@@ -13,6 +14,8 @@ from .service import RelayService
 __all__ = ["bp"]
 
 bp = Blueprint("pages", __name__)
+
+_PLAIN_HOST = re.compile(r"^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$")
 
 
 @bp.get("/")
@@ -52,9 +55,23 @@ def embed_demo() -> str:
     """A host page for the widget: the snippet to copy, the widget, and the events it raises."""
     return render_template(
         "embed_demo.html",
-        relay_origin=request.url_root.rstrip("/"),
+        relay_origin=_own_origin(),
         static_version=current_app.config.get("STATIC_VERSION", ""),
     )
+
+
+def _own_origin() -> str:
+    """Relay's origin for the snippet: RELAY_PUBLIC_URL when set, never a forged Host.
+
+    Without it the request's host is used only when it is a plain host[:port];
+    set RELAY_PUBLIC_URL in production so the page never depends on the Host header.
+    """
+    public = _service().settings.public_url
+    if public:
+        return public
+    if _PLAIN_HOST.match(request.host):
+        return f"{request.scheme}://{request.host}"
+    return ""
 
 
 def _service() -> RelayService:

@@ -17,9 +17,9 @@ from .feed import Applied, Feed
 from .hub import Hub, MemoryHub, Replay
 from .memory import malloc_trimmer
 from .metrics import Metrics
+from .output_stream import OutputStreams
 from .redis_hub import RedisHub
 from .streams import StreamLimits, event_stream
-from .token_stream import TokenStreams
 from .tokens import TokenSigner
 from .upstream import Upstream
 from .validation import CreateRequest
@@ -55,9 +55,9 @@ class RelayService:
             coordination = LocalCoordination(per_minute=settings.upstream_budget)
         self.hub.on_coalesce = lambda: self.metrics.slow_consumers.labels("coalesced").inc()
         webhooks_on = settings.public_url is not None
-        self.token_streams = TokenStreams(self.hub, upstream.http_client,
+        self.output_streams = OutputStreams(self.hub, upstream.http_client,
                                           on_end=lambda pid: self.watchers.poke(pid), coordination=coordination)
-        self.feed = Feed(self.hub, on_stream_url=self.token_streams.ensure,
+        self.feed = Feed(self.hub, on_stream_url=self.output_streams.ensure,
                          on_finished=lambda _pid, status: self.metrics.predictions_finished.labels(status).inc())
         self.watchers = Watchers(self.hub, self.feed, upstream, PollPolicy(base=settings.poll_interval),
                                  idle_timeout=settings.watcher_idle_timeout,
@@ -104,6 +104,10 @@ class RelayService:
         }
 
     def cancel(self, prediction_id: str) -> dict[str, Any]:
+        held = self.hub.latest(prediction_id) if self.hub.is_done(prediction_id) else None
+        if held is not None:
+            # Finished: nothing to cancel, and Replicate would only say so again.
+            return {"success": True, "id": prediction_id, "status": str(held.get("status", ""))}
         prediction = self.upstream.cancel(prediction_id)
         self.feed.apply(prediction)
         self.watchers.poke(prediction_id)
@@ -198,6 +202,6 @@ class RelayService:
         """End every stream and watcher now: clients resume on another worker."""
         log.info("shutting down: ending %d streams", self.hub.open_streams())
         self.watchers.close()
-        self.token_streams.closing = True
+        self.output_streams.closing = True
         self.hub.close()
         self.upstream.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -9,7 +10,10 @@ from .progress import Progress, parse_progress
 
 ProgressOf = Callable[[str, "str | None"], "Progress | None"]
 
-__all__ = ["KNOWN_STATUSES", "BadPrediction", "is_older", "snapshot_from_prediction"]
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+__all__ = ["KNOWN_STATUSES", "BadPrediction", "is_older", "is_prediction", "scrub_surrogates",
+           "snapshot_from_prediction"]
 
 KNOWN_STATUSES = frozenset({"starting", "processing", "succeeded", "failed", "canceled", "aborted"})
 _TIME_FIELDS = ("created_at", "started_at", "completed_at")
@@ -27,9 +31,33 @@ def _optional_str(prediction: Mapping[str, Any], name: str) -> str | None:
     raise BadPrediction(f"prediction field {name!r} is not a string")
 
 
+def scrub_surrogates(value: Any) -> Any:
+    """`value` with every lone UTF-16 surrogate (JSON's `\\ud800`) replaced by U+FFFD.
+
+    Python's JSON reader accepts lone surrogates, but they cannot be encoded as
+    UTF-8, so a single one in an upstream answer would make it unsendable.
+    """
+    if isinstance(value, str):
+        if _SURROGATE.search(value) is None:
+            return value
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [scrub_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {scrub_surrogates(k): scrub_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def is_prediction(prediction: object) -> bool:
+    """True when an upstream answer has the shape of a prediction (an id and a known status)."""
+    return isinstance(prediction, Mapping) and isinstance(prediction.get("id"), str) \
+        and bool(prediction.get("id")) and prediction.get("status") in KNOWN_STATUSES
+
+
 def snapshot_from_prediction(prediction: Mapping[str, Any], progress_of: ProgressOf | None = None) -> dict[str, Any]:
     """The whole state a subscriber needs, with progress parsed from the logs (by `progress_of`,
     given the id and the logs, when the caller keeps a reader per prediction)."""
+    prediction = scrub_surrogates(prediction)
     prediction_id = prediction.get("id")
     status = prediction.get("status")
     if not isinstance(prediction_id, str) or not prediction_id:

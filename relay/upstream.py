@@ -9,13 +9,19 @@ The client's own RetryTransport would retry throttled GETs up to ten times
 inside one call, silently; Relay's watcher owns retries instead, so it can tell
 subscribers the upstream is degraded while it waits, and (with Redis) back off
 together with other processes. So each call here is one HTTP attempt.
+
+The HTTP transport can be given (`transport=`, handed to the client, which still
+wraps it in its RetryTransport): tests reach the emulator in-process through
+`httpx.WSGITransport`, with no socket and no server.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,14 +33,16 @@ from replicate.exceptions import ReplicateError
 
 from .errors import NotFound, UpstreamError, UpstreamThrottled, UpstreamUnavailable
 
-__all__ = ["EMULATOR_TOKEN", "Target", "Upstream"]
+__all__ = ["EMULATOR_TOKEN", "Target", "Upstream", "throttle_wait"]
 
 log = logging.getLogger(__name__)
 
 # The emulator accepts any bearer token; this placeholder is not a secret.
 EMULATOR_TOKEN = "relay-emulator"  # noqa: S105
 _PREDICTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_EXPECTED_IN = re.compile(r"available in (\d+(?:\.\d+)?) second", re.IGNORECASE)
+# Replicate's 429 wording, old ("Expected available in 5 seconds") and new ("resets in ~30s").
+_WAIT_IN_TEXT = re.compile(r"(?:available|resets) in ~?(\d+(?:\.\d+)?) ?s", re.IGNORECASE)
+_DEFAULT_THROTTLE_WAIT = 2.0
 # Replicate statuses whose detail a person can act on; others are our problem, not theirs.
 _PASS_THROUGH = frozenset({400, 404, 409, 413, 422})
 
@@ -52,8 +60,10 @@ class Upstream:
 
     def __init__(self, api_token: str | None, base_url: str | None, *,
                  timeout: float = 10.0, connect_timeout: float = 5.0,
-                 observe: Callable[[str, str], None] | None = None) -> None:
+                 observe: Callable[[str, str], None] | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self._observe = observe
+        self._transport = transport
         self._token = api_token or EMULATOR_TOKEN
         self._base_url = base_url
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
@@ -79,7 +89,9 @@ class Upstream:
             if self._client is None:
                 if self._base_url is None:
                     raise UpstreamUnavailable("The prediction service is not reachable yet.")
-                client = Client(self._token, base_url=self._base_url, timeout=self._timeout)
+                extra = {"transport": self._transport} if self._transport is not None else {}
+                client = Client(self._token, base_url=self._base_url, timeout=self._timeout,
+                                event_hooks={"response": [_throttled]}, **extra)
                 retry = client._client._transport  # private: see the module docstring
                 if isinstance(retry, RetryTransport):
                     retry.max_attempts = 1
@@ -112,21 +124,23 @@ class Upstream:
     # -- calls ----------------------------------------------------------------
     def create(self, target: Target, input: Mapping[str, Any], *, webhook: str | None = None,
                webhook_events_filter: list[str] | None = None) -> dict[str, Any]:
-        """Start a prediction; the prediction as Replicate returned it."""
-        extra: dict[str, Any] = {}
+        """Start a prediction; the prediction as Replicate returned it (raw JSON).
+
+        The body is the one the client's own `predictions.create` sends; the answer
+        is read as JSON rather than through the client's `Prediction` model, which
+        refuses an answer that lacks `model` or `version` after the prediction was made.
+        """
+        body: dict[str, Any] = {"input": dict(input)}
         if webhook:
-            extra["webhook"] = webhook
-            extra["webhook_events_filter"] = webhook_events_filter
-        with self._observed("create"), _mapped_errors("create"):
-            if target.version is not None:
-                version = f"{target.model}:{target.version}" if target.model else target.version
-                prediction = self.client.predictions.create(version=version, input=dict(input), **extra)
-            else:
-                assert target.model is not None
-                prediction = self.client.models.predictions.create(
-                    model=target.model, input=dict(input), **extra
-                )
-        return dict(prediction.dict())
+            body["webhook"] = webhook
+            body["webhook_events_filter"] = webhook_events_filter
+        if target.version is not None:
+            body["version"] = f"{target.model}:{target.version}" if target.model else target.version
+            path = "/v1/predictions"
+        else:
+            assert target.model is not None
+            path = f"/v1/models/{target.model}/predictions"
+        return self._json("POST", path, body, endpoint="create")
 
     def get(self, prediction_id: str) -> dict[str, Any]:
         """The prediction's current state, as raw JSON (the client cannot parse `aborted`)."""
@@ -144,10 +158,12 @@ class Upstream:
             raise UpstreamError("Replicate answered the webhook secret request without a key.")
         return key
 
-    def _json(self, method: str, path: str) -> dict[str, Any]:
-        endpoint = "cancel" if path.endswith("/cancel") else "secret" if "webhooks" in path else "get"
+    def _json(self, method: str, path: str, body: Mapping[str, Any] | None = None,
+              endpoint: str | None = None) -> dict[str, Any]:
+        endpoint = endpoint or ("cancel" if path.endswith("/cancel") else "secret" if "webhooks" in path else "get")
         with self._observed(endpoint), _mapped_errors(path):
-            response = self.client._request(method, path)  # private: raw JSON, see get()
+            # private: raw JSON, see get() and create()
+            response = self.client._request(method, path, **({"json": body} if body is not None else {}))
             try:
                 data = response.json()
             except ValueError:
@@ -195,12 +211,54 @@ def _sentence(detail: str) -> str:
     return text if not text or text.endswith((".", "!", "?")) else text + "."
 
 
+def throttle_wait(headers: Mapping[str, str], body: object, now: float | None = None) -> float:
+    """How long a 429 asks us to wait: Retry-After (seconds or an HTTP date), then the body's
+    `retry_after`, then the wait named in its `detail` text, else a short default."""
+    header = (headers.get("retry-after") or "").strip()
+    if header:
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(header)
+            except (TypeError, ValueError, IndexError):
+                when = None
+            if when is not None and when.tzinfo is not None:
+                return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    if isinstance(body, dict):
+        field = body.get("retry_after")
+        if isinstance(field, (int, float)) and not isinstance(field, bool) and 0 <= field < 86400:
+            return float(field)
+        detail = body.get("detail")
+        match = _WAIT_IN_TEXT.search(detail) if isinstance(detail, str) else None
+        if match:
+            return float(match.group(1))
+    return _DEFAULT_THROTTLE_WAIT
+
+
+def _throttled(response: httpx.Response) -> None:
+    """httpx response hook: a 429 becomes UpstreamThrottled with the wait it names.
+
+    The client's ReplicateError keeps only the body, and Replicate puts the wait
+    in the Retry-After header first, so the 429 is read here, where headers are seen.
+    """
+    if response.status_code != 429:
+        return
+    response.read()
+    try:
+        body: object = response.json()
+    except ValueError:
+        body = None
+    wait = throttle_wait(response.headers, body)
+    raise UpstreamThrottled("Replicate is throttling requests; try again shortly.",
+                            retry_after=max(1.0, min(wait, 3600.0)))
+
+
 def _from_replicate_error(error: ReplicateError) -> Exception:
     status = error.status or 502
     detail = (error.detail or error.title or "").strip()
-    if status == 429:
-        match = _EXPECTED_IN.search(detail)
-        wait = float(match.group(1)) if match else 2.0
+    if status == 429:  # only when the response hook did not see it first
+        wait = throttle_wait({}, {"detail": detail})
         return UpstreamThrottled("Replicate is throttling requests; try again shortly.",
                                  retry_after=max(1.0, wait))
     if status >= 500:

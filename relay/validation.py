@@ -15,6 +15,7 @@ __all__ = ["CreateRequest", "InputLimits", "parse_create_request"]
 
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}/[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _VERSION = re.compile(r"^[0-9a-f]{64}$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +102,22 @@ def _check_input(value: Mapping[str, Any], limits: InputLimits) -> None:
             for key, child in item.items():
                 if len(key) > 200:
                     raise InvalidRequest("`input` has a key longer than 200 characters.")
+                _check_text(key)
                 stack.append((child, depth + 1))
         elif isinstance(item, list):
             keys += len(item)
             if keys > limits.max_keys:
                 raise InvalidRequest(f"`input` has too many values (more than {limits.max_keys}).")
             stack.extend((child, depth + 1) for child in item)
-        elif isinstance(item, str) and len(item) > limits.max_string:
-            raise InvalidRequest(f"A string in `input` is longer than {limits.max_string} characters.")
+        elif isinstance(item, str):
+            if len(item) > limits.max_string:
+                raise InvalidRequest(f"A string in `input` is longer than {limits.max_string} characters.")
+            _check_text(item)
+
+
+def _check_text(text: str) -> None:
+    # JSON may escape half of a UTF-16 pair (\ud800) on its own: that is no character,
+    # cannot be sent on as UTF-8, and is refused here rather than fail later.
+    if _SURROGATE.search(text):
+        raise InvalidRequest("A string in `input` holds a lone UTF-16 surrogate (such as \\ud800), "
+                             "which is not text.")

@@ -12,7 +12,8 @@ mark the prediction as watched, and take the lease over if its holder dies.
 Upstream failures are retried with capped, jittered exponential backoff and
 reported as `upstream` events: they never turn into a failed prediction, since
 only Replicate decides a prediction's status. Every poll draws from the shared
-upstream budget; a 429 pauses every process's polling together.
+upstream budget, handed out round robin over the predictions waiting for it
+(coordination.FairTurns); a 429 pauses every process's polling together.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from .coordination import Coordination, HubUnavailable, LocalCoordination
+from .coordination import Coordination, FairTurns, HubUnavailable, LocalCoordination
 from .errors import NotFound, RelayError, UpstreamThrottled, UpstreamUnavailable
 from .feed import Applied, Feed
 from .hub import Hub
 from .metrics import Metrics
+from .snapshot import is_prediction
 from .upstream import Upstream
 
 __all__ = ["PollPolicy", "Watchers"]
@@ -76,6 +79,7 @@ class Watchers:
         # prediction, poll it only after this long without one.
         self._reconcile = reconcile_interval
         self._coordination: Coordination = coordination or LocalCoordination()
+        self._turns = FairTurns(self._coordination.take_budget)
         self._running: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
         self._closing = False
@@ -111,6 +115,7 @@ class Watchers:
 
     def close(self) -> None:
         self._closing = True
+        self._turns.wake()
         for wake in list(self._running.values()):
             wake.set()
 
@@ -122,6 +127,7 @@ class Watchers:
         except Exception:  # a watcher must never die silently with subscribers waiting
             log.exception("watcher for %s failed", prediction_id)
         finally:
+            self._turns.leave(prediction_id)
             with self._lock:
                 self._running.pop(prediction_id, None)
             self._coordination.release(LEASE, prediction_id)
@@ -168,13 +174,21 @@ class Watchers:
                 self.takeovers += 1
                 log.info("took over following %s upstream", prediction_id)
             quiet = self._coordination.quiet_for(prediction_id) if self._reconcile is not None else 0.0
-            budget_wait = self._coordination.take_budget() if quiet <= 0 else 0.0
-            if quiet > 0 or budget_wait > 0:
-                self._wait(prediction_id, wake, max(quiet, budget_wait), holding=True)
+            if quiet > 0:
+                self._wait(prediction_id, wake, quiet, holding=True)
+                continue
+            # Our turn of the shared budget, round robin; while queued, go round again to renew the lease.
+            if not self._turns.take(prediction_id, self._coordination.lease_seconds / 3, lambda: self._closing):
                 continue
             try:
                 self.upstream_gets += 1
-                applied = self._feed.apply(self._upstream.get(prediction_id))
+                prediction = self._upstream.get(prediction_id)
+                if failures and is_prediction(prediction):
+                    # Say so before applying: a terminal state ends the stream, and
+                    # nothing published after `done` reaches anyone.
+                    failures = 0
+                    self._recovered(prediction_id)
+                applied = self._apply(prediction)
             except NotFound:
                 log.warning("prediction %s is unknown upstream; stopping its watcher", prediction_id)
                 return
@@ -199,15 +213,22 @@ class Watchers:
                 self._degraded(prediction_id, "Replicate answered with something that is not a prediction.", delay)
                 self._wait(prediction_id, wake, delay, holding=True)
                 continue
-            if failures:
-                failures = 0
-                self._recovered(prediction_id)
             if self._hub.is_done(prediction_id):
                 return
             unchanged = 0 if applied is Applied.NEW else unchanged + 1
             watched = self._hub.subscriber_count(prediction_id) > 0 or \
                 self._coordination.watched_elsewhere(prediction_id)
             self._wait(prediction_id, wake, self._policy.next_poll(unchanged, watched), holding=True)
+
+    def _apply(self, prediction: dict[str, Any]) -> Applied:
+        """Feed the answer on; one answer that cannot be published must never end the watcher."""
+        try:
+            return self._feed.apply(prediction)
+        except HubUnavailable:
+            raise
+        except Exception:
+            log.exception("could not publish an upstream answer; treating it as not a prediction")
+            return Applied.INVALID
 
     def _degraded(self, prediction_id: str, message: str, retry_in: float) -> None:
         if self.degraded_since is None:

@@ -92,21 +92,31 @@ class WebhookReceiver:
                                               retry_after=5) from None
             return self._secret
 
-    def verify(self, headers: Mapping[str, str], raw: bytes) -> tuple[str, dict[str, Any]]:
-        """(webhook-id, prediction) of a genuine delivery; raises a 4xx RelayError otherwise."""
+    def check_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """The signature headers, refused (4xx) when one is missing or the timestamp is off.
+
+        Runs before the body is read, so a delivery that cannot be genuine costs no upload.
+        """
         values = {name: headers.get(name, "") for name in _HEADERS}
         missing = [name for name, value in values.items() if not value]
         if missing:
             raise InvalidRequest(f"The webhook lacks the {missing[0]} header.", code="invalid_webhook")
+        timestamp = values["webhook-timestamp"]
+        if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+            raise InvalidRequest("The webhook-timestamp header is not a Unix time.", code="invalid_webhook")
+        if abs(time.time() - int(timestamp)) > TOLERANCE_SECONDS:
+            raise Forbidden("The webhook signature or timestamp is not valid.", code="invalid_signature")
+        return values
+
+    def verify(self, headers: Mapping[str, str], raw: bytes) -> tuple[str, dict[str, Any]]:
+        """(webhook-id, prediction) of a genuine delivery; raises a 4xx RelayError otherwise."""
+        values = self.check_headers(headers)
         if not raw:
             raise InvalidRequest("The webhook has an empty body.", code="invalid_webhook")
         try:
             body = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidRequest("The webhook body is not UTF-8 text.", code="invalid_webhook") from None
-        timestamp = values["webhook-timestamp"]
-        if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
-            raise InvalidRequest("The webhook-timestamp header is not a Unix time.", code="invalid_webhook")
         try:
             Webhooks.validate(headers=values, body=body,
                               secret=WebhookSigningSecret(key=self._signing_secret()),

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from testbed import RedisServer, RelayServer
+from testbed import RedisServer, RelayServer, redis_binary
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +51,24 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"]
         return
+    require_redis()
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server.url
+    server.stop()
+
+
+def require_redis() -> None:
+    """Skip (or, on CI, fail) a test that needs redis-server where it is not installed."""
+    if redis_binary() is None:
+        if os.environ.get("CI") or os.environ.get("RELAY_REQUIRE_REDIS"):
+            pytest.fail("redis-server is not installed (apt-get install redis-server)")
+        pytest.skip("redis-server is not installed: the Redis tests need it (apt-get install redis-server)")
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server for one test, which it may stop and start again (same port, same URL)."""
+    require_redis()
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
     server.stop()

@@ -8,8 +8,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from testbed.sse import follow
 
 
-def samples(api: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    answer = api.get("/metrics")
+def samples(client: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    answer = client.get("/metrics")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
     found: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
     for family in text_string_to_metric_families(answer.text):
@@ -22,14 +22,14 @@ def value(found: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str
     return found.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_counters_move_when_a_prediction_runs(api: httpx.Client) -> None:
-    before = samples(api)
-    created = api.post("/api/predictions", json={"model": "relay/image-demo", "input": {
+def test_counters_move_when_a_prediction_runs(client: httpx.Client) -> None:
+    before = samples(client)
+    created = client.post("/api/predictions", json={"model": "relay/image-demo", "input": {
         "prompt": "counted", "steps": 4, "step_delay": 0.05, "boot_delay": 0}}).json()
-    events = follow(api, created["stream_url"])
-    api.get(created["stream_url"], headers={"Last-Event-ID": events[-1].id})  # a 204
-    api.post("/api/predictions", json={"model": "evil/model", "input": {}})
-    after = samples(api)
+    events = follow(client, created["stream_url"])
+    client.get(created["stream_url"], headers={"Last-Event-ID": events[-1].id})  # a 204
+    client.post("/api/predictions", json={"model": "evil/model", "input": {}})
+    after = samples(client)
     assert value(after, "relay_create_requests_total", outcome="created") == \
         value(before, "relay_create_requests_total", outcome="created") + 1
     assert value(after, "relay_create_requests_total", outcome="model_not_allowed") >= 1

@@ -8,120 +8,26 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from .relay_page import wait_for
+from testbed import ROOT, SiteServer
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-SECRET = "browser-tests-secret-key-0123456789abcdef"
-POST_CREATE = re.compile(r'"POST /api/predictions(?:\?| )')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def server_is_present() -> bool:
     init = ROOT / "relay" / "__init__.py"
     return (ROOT / "wsgi.py").exists() and init.exists() and "def create_app" in init.read_text()
-
-
-class SiteServer:
-    """Relay under gunicorn in a subprocess; restartable on the same port with the same state."""
-
-    def __init__(self, state_dir: Path, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "SECRET_KEY": SECRET,
-            "RELAY_INSTANCE_PATH": str(state_dir / "instance"),
-            "RELAY_EMULATOR_DIR": str(state_dir / "emulator"),
-            "RELAY_HEARTBEAT_INTERVAL": "1",
-            "RELAY_POLL_INTERVAL": "0.2",
-            "RELAY_RATE_LIMIT": "1000/minute",
-        }
-        self.env.pop("REPLICATE_API_TOKEN", None)
-        self.env.pop("REDIS_URL", None)
-        self.output: list[str] = []
-        self.process: subprocess.Popen[str] | None = None
-
-    def start(self) -> SiteServer:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{self.port}",
-             "--access-logfile", "-", "--graceful-timeout", "2", "wsgi:app"],
-            cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True,
-        )
-        self.collector = threading.Thread(target=self._collect_output, args=(self.process,), daemon=True)
-        self.collector.start()
-        wait_for(self._healthy, timeout=30, what=f"{self.url}/healthz")
-        return self
-
-    def _collect_output(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            self.output.append(line)
-
-    def _reap(self) -> None:
-        """After the server exits: keep the rest of its log and close the pipe."""
-        assert self.process is not None and self.process.stdout is not None
-        self.collector.join(timeout=10)
-        self.process.stdout.close()
-
-    def _healthy(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            raise AssertionError("gunicorn exited early:\n" + "".join(self.output[-40:]))
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def kill(self) -> None:
-        """SIGKILL the arbiter and its worker at once: no graceful end for any stream."""
-        if self.process is None:
-            return
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-        self._reap()
-        wait_for(self._port_closed, timeout=10, what="the killed server's port to close")
-
-    def _port_closed(self) -> bool:
-        with socket.socket() as sock:
-            return sock.connect_ex(("127.0.0.1", self.port)) != 0
-
-    def stop(self) -> None:
-        if self.process is None or self.process.stdout is None or self.process.stdout.closed:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        self._reap()
-
-    def create_posts(self) -> int:
-        """How many `POST /api/predictions` requests the access log shows, over every run."""
-        return sum(1 for line in self.output if POST_CREATE.search(line))
 
 
 @pytest.fixture(scope="session")

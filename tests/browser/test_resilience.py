@@ -7,6 +7,8 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from testbed import wait_until
+
 from .relay_page import (
     card_status,
     connection_badge,
@@ -15,7 +17,6 @@ from .relay_page import (
     progress_bar,
     progress_now,
     start,
-    wait_for,
 )
 
 IMAGE = "relay/image-demo"
@@ -64,7 +65,7 @@ def test_a_silent_stall_is_noticed_and_the_client_reconnects(own_site: Any, new_
     frozen_at = progress_now(card)
 
     # Heartbeats are 1 s here, so the watchdog gives up after a few seconds of silence.
-    wait_for(lambda: proxy.requests_for("/api/events") >= 2, timeout=15, what="a new /api/events request")
+    wait_until(lambda: proxy.requests_for("/api/events") >= 2, timeout=15, what="a new /api/events request")
     wait_for_progress(page, card, frozen_at + 1)
     expect(card_status(card)).to_have_text("Succeeded", timeout=30000)
     seen = history(page, "progress", card)

@@ -36,6 +36,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from relay.emulator import create_emulator
+from testbed import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 AUTH = {"Authorization": "Bearer test"}
@@ -46,17 +47,6 @@ TQDM_LINE = re.compile(
 FAST = {"boot_delay": 0, "step_delay": 0.01}
 
 T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T | None], timeout: float = 10.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 @dataclass
@@ -130,7 +120,7 @@ def test_image_prediction_moves_through_states_with_tqdm_logs_and_a_png(emu: Ser
             seen.append(p.status)
         return p if p.status == "succeeded" else None
 
-    p = wait_for(done, what="success")
+    p = wait_until(done, what="success")
     assert seen[-1] == "succeeded" and "processing" in seen
     assert p.logs is not None
     lines = p.logs.splitlines()
@@ -158,7 +148,7 @@ def test_png_is_deterministic_from_prompt_and_seed(emu: Served) -> None:
             "relay/image-demo",
             {"prompt": prompt, "seed": seed, "steps": 2, "width": 64, "height": 96, **FAST},
         ).json()["id"]
-        p = wait_for(finished(emu, pid))
+        p = wait_until(finished(emu, pid))
         assert p.output is not None
         return httpx.get(p.output[0]).content
 
@@ -185,7 +175,7 @@ def test_create_by_version_forms(emu: Served, version: str) -> None:
     assert answer.status_code == 201
     assert answer.json()["model"] == "relay/image-demo" and answer.json()["version"] == IMAGE_VERSION
     p = emu.client.predictions.create(version=version, input={"prompt": "q", **FAST})
-    assert wait_for(finished(emu, p.id)).status == "succeeded"
+    assert wait_until(finished(emu, p.id)).status == "succeeded"
 
 
 @pytest.mark.parametrize("version", ["relay/image-demo:" + "0" * 64, "0" * 64, "someone/else", "", 5])
@@ -210,7 +200,7 @@ def test_fail_at_step_fails_with_error_and_partial_logs(emu: Served) -> None:
     p = emu.client.models.predictions.create(
         model="relay/image-demo", input={"prompt": "p", "steps": 10, "fail_at_step": 4, **FAST}
     )
-    p = wait_for(finished(emu, p.id))
+    p = wait_until(finished(emu, p.id))
     assert p.status == "failed" and p.error == "Simulated failure at step 4"
     assert p.logs is not None and p.logs.splitlines()[-1].startswith(" 30%|███       | 3/10 ")
     assert p.output is None
@@ -220,12 +210,12 @@ def test_cancel_freezes_logs_and_cancel_of_terminal_is_unchanged(emu: Served) ->
     p = emu.client.models.predictions.create(
         model="relay/image-demo", input={"prompt": "p", "steps": 200, "step_delay": 0.02, "boot_delay": 0}
     )
-    wait_for(lambda: (emu.client.predictions.get(p.id).logs or "").count("\n") >= 4, what="some steps")
+    wait_until(lambda: (emu.client.predictions.get(p.id).logs or "").count("\n") >= 4, what="some steps")
     canceled = emu.client.predictions.cancel(p.id)
     assert canceled.status == "canceled" and canceled.completed_at is not None
     # Once five more steps would have run, nothing may have changed.
     later = time.monotonic() + 5 * 0.02
-    wait_for(lambda: time.monotonic() > later)
+    wait_until(lambda: time.monotonic() > later)
     again = emu.client.predictions.get(p.id)
     assert again.logs == canceled.logs and again.status == "canceled"
     assert again.completed_at == canceled.completed_at
@@ -234,7 +224,7 @@ def test_cancel_freezes_logs_and_cancel_of_terminal_is_unchanged(emu: Served) ->
     done = emu.client.predictions.create(
         version="relay/image-demo", input={"prompt": "p", "steps": 1, **FAST}
     )
-    wait_for(finished(emu, done.id))
+    wait_until(finished(emu, done.id))
     assert emu.client.predictions.cancel(done.id).status == "succeeded"
 
 
@@ -295,9 +285,9 @@ def test_text_output_grows_while_processing(emu: Served) -> None:
         q = emu.client.predictions.get(p.id)
         return q if q.status == "processing" and 0 < len(q.output or []) < 20 else None
 
-    partial = wait_for(partly_done, what="partial output")
+    partial = wait_until(partly_done, what="partial output")
     assert partial.logs and partial.output is not None
-    final = wait_for(finished(emu, p.id))
+    final = wait_until(finished(emu, p.id))
     assert final.output is not None and final.output[: len(partial.output)] == partial.output
 
 
@@ -478,7 +468,7 @@ def test_mounted_under_a_prefix_builds_urls_from_the_script_name(state_dir: Path
         p = served.client.models.predictions.create(model="relay/image-demo", input={"prompt": "p", **FAST})
         assert p.urls is not None and p.urls["get"] == f"{served.base}/v1/predictions/{p.id}"
         assert p.urls["cancel"] == f"{served.base}/v1/predictions/{p.id}/cancel"
-        p = wait_for(finished(served, p.id))
+        p = wait_until(finished(served, p.id))
         assert p.output == [f"{served.base}/files/{p.id}/output.png"]
         assert httpx.get(p.output[0]).content.startswith(b"\x89PNG")
         t = served.client.models.predictions.create(
@@ -540,7 +530,7 @@ def test_webhooks_are_signed_and_follow_the_events_filter(
         webhook=url,
         webhook_events_filter=["start", "output", "completed"],
     )
-    wait_for(
+    wait_until(
         lambda: any(json.loads(b)["status"] == "succeeded" for _, b, _ in handler.deliveries),
         what="completed",
     )
@@ -563,7 +553,7 @@ def test_completed_webhook_is_retried_with_the_same_id(emu: Served, receiver: tu
     p = emu.client.models.predictions.create(
         model="relay/image-demo", input={"prompt": "r", "steps": 2, **FAST}, webhook=url
     )
-    wait_for(lambda: len(handler.deliveries) >= 2, what="a retry")
+    wait_until(lambda: len(handler.deliveries) >= 2, what="a retry")
     first, second = handler.deliveries[:2]
     assert first[0]["Webhook-Id"] == second[0]["Webhook-Id"]
     assert 0.8 <= second[2] - first[2] <= 3
@@ -579,7 +569,7 @@ def test_completed_webhook_reports_a_cancel(emu: Served, receiver: tuple[Receive
         webhook_events_filter=["completed"],
     )
     emu.client.predictions.cancel(p.id)
-    wait_for(lambda: handler.deliveries, what="completed")
+    wait_until(lambda: handler.deliveries, what="completed")
     assert verified(emu, handler.deliveries[0])["status"] == "canceled"
 
 
@@ -633,7 +623,7 @@ def test_fault_delay_and_expiry_and_clear(emu: Served) -> None:
     assert time.monotonic() - started >= 0.3
     set_fault(emu, status=503, seconds=0.3)
     assert emu.http.get(f"/v1/predictions/{pid}", headers=AUTH).status_code == 503
-    wait_for(lambda: emu.http.get(f"/v1/predictions/{pid}", headers=AUTH).status_code == 200, what="expiry")
+    wait_until(lambda: emu.http.get(f"/v1/predictions/{pid}", headers=AUTH).status_code == 200, what="expiry")
     set_fault(emu, status=503)
     assert emu.http.get(f"/v1/predictions/{pid}", headers=AUTH).status_code == 503
     assert emu.http.delete("/_emulator/faults").status_code == 200

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import secrets
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,38 +20,9 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from relay.emulator.models import MODELS
-from testbed import ROOT, TEST_SECRET, RelayServer, free_port, wait_until
+from testbed import TEST_SECRET, EmulatorServer, RelayServer, free_port, wait_until
 
 IMAGE = {"prompt": "secret keeper", "steps": 3, "step_delay": 0.02, "boot_delay": 0}
-
-
-class Emulator:
-    """`python -m relay.emulator --faults` on its own port, as Replicate would be."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "relay.emulator", "--port", str(self.port), "--faults",
-             "--state-dir", str(tmp)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(self._answers, timeout=30)
-
-    def _answers(self) -> bool:
-        try:
-            return httpx.get(self.url + "/v1/models", timeout=1).status_code < 500
-        except httpx.HTTPError:
-            return False
-
-    def fault(self, **fault: Any) -> None:
-        answer = httpx.post(self.url + "/_emulator/faults", json=fault)
-        assert answer.status_code == 200, answer.text
-
-    def clear(self) -> None:
-        httpx.delete(self.url + "/_emulator/faults")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
 
 
 class Recorder:
@@ -92,8 +60,8 @@ class Recorder:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RelayServer, Emulator, str, str]]:
-    emulator = Emulator(tmp_path_factory.mktemp("emulator"))
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RelayServer, EmulatorServer, str, str]]:
+    emulator = EmulatorServer(tmp_path_factory.mktemp("emulator")).start()
     token = "r8_" + secrets.token_urlsafe(28)
     port = free_port()
     server = RelayServer({
@@ -111,7 +79,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RelayServe
     emulator.stop()
 
 
-def test_no_response_event_or_log_line_carries_a_secret(setup: tuple[RelayServer, Emulator, str, str]) -> None:
+def test_no_response_event_or_log_line_carries_a_secret(setup: tuple[RelayServer, EmulatorServer, str, str]) -> None:
     server, emulator, token, webhook_secret = setup
     relay = Recorder(server.url)
     assert relay.request("GET", "/healthz").json()["backend"] == "replicate"
@@ -153,7 +121,7 @@ def test_no_response_event_or_log_line_carries_a_secret(setup: tuple[RelayServer
     emulator.fault(status=404, count=1, path_prefix="/v1/predictions")
     version = MODELS["relay/image-demo"].version_id
     relay.request("POST", "/api/predictions", json={"version": f"relay/image-demo:{version}", "input": IMAGE})
-    emulator.clear()
+    emulator.clear_faults()
 
     # Relay's own refusals and error routes.
     signer = URLSafeTimedSerializer(TEST_SECRET, salt="relay-stream")

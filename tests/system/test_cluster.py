@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,39 +18,15 @@ import httpx
 import pytest
 import redis
 
-from testbed import ROOT, RedisServer, RelayServer, free_port, wait_until
+from testbed import EmulatorServer, RedisServer, RelayServer, wait_until
 from testbed.sse import Event, iter_events
 
 pytestmark = pytest.mark.timeout(300)
 
 
-class Emulator:
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "relay.emulator", "--port", str(self.port), "--state-dir", str(tmp), "--faults"],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(self._answers, timeout=20)
-
-    def _answers(self) -> bool:
-        try:
-            return httpx.get(self.url + "/_emulator/stats", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def gets(self, prediction_id: str) -> int:
-        stats = httpx.get(self.url + "/_emulator/stats").json()
-        return int(stats.get("per_prediction", {}).get(prediction_id, {}).get("GET", 0))
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
-
-
 @pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    made = Emulator(tmp_path / "emulator")
+def emulator(tmp_path: Path) -> Iterator[EmulatorServer]:
+    made = EmulatorServer(tmp_path / "emulator").start()
     yield made
     made.stop()
 
@@ -116,7 +90,7 @@ def assert_exactly_once(subscribers: list[Subscriber], all_ids: list[str]) -> No
         assert ids == all_ids[start:], "an event was lost"
 
 
-def cluster(start_server: Any, redis_url: str, emulator: Emulator, workers: int) -> RelayServer:
+def cluster(start_server: Any, redis_url: str, emulator: EmulatorServer, workers: int) -> RelayServer:
     server: RelayServer = start_server({"REDIS_URL": redis_url, "REPLICATE_BASE_URL": emulator.url,
                                         "RELAY_POLL_INTERVAL": "0.2", "RELAY_UPSTREAM_BUDGET": "100000"},
                                        workers=workers)
@@ -130,7 +104,7 @@ def create(server: RelayServer, **input: Any) -> dict[str, Any]:
 
 
 def test_sixty_subscribers_on_three_workers_get_every_event_once(
-        start_server: Any, redis_url: str, emulator: Emulator) -> None:
+        start_server: Any, redis_url: str, emulator: EmulatorServer) -> None:
     single = cluster(start_server, redis_url, emulator, workers=1)
     one = create(single, prompt="alone", steps=15, step_delay=0.1, boot_delay=0.2)
     finish(run_subscribers(single, one["stream_url"], 1))
@@ -152,7 +126,7 @@ def lease_holder(redis_url: str, prediction_id: str) -> int:
 
 
 def test_killing_the_worker_that_follows_upstream_loses_and_repeats_nothing(
-        start_server: Any, redis_url: str, emulator: Emulator) -> None:
+        start_server: Any, redis_url: str, emulator: EmulatorServer) -> None:
     server = cluster(start_server, redis_url, emulator, workers=3)
     created = create(server, prompt="survive", steps=60, step_delay=0.15, boot_delay=0.2)
     subscribers = run_subscribers(server, created["stream_url"], 30)
@@ -172,24 +146,20 @@ def test_killing_the_worker_that_follows_upstream_loses_and_repeats_nothing(
 
 
 def test_redis_restarted_mid_prediction_every_subscriber_still_finishes(
-        start_server: Any, emulator: Emulator, tmp_path: Path) -> None:
-    own_redis = RedisServer(tmp_path / "redis").start()
-    try:
-        server = cluster(start_server, own_redis.url, emulator, workers=2)
-        created = create(server, prompt="outage", steps=40, step_delay=0.1, boot_delay=0.2)
-        subscribers = run_subscribers(server, created["stream_url"], 10)
-        own_redis.stop()
-        down = httpx.get(server.url + "/healthz")
-        assert down.status_code == 503 and down.json()["hub"] == {"kind": "redis", "ok": False}
-        own_redis.start()
-        finish(subscribers)
-        for subscriber in subscribers:
-            ids = [e.id for e in subscriber.events]
-            assert len(ids) == len(set(ids))
-            assert subscriber.events[-1].kind == "done"
-            final = [e for e in subscriber.events if e.kind == "message"][-1]
-            assert final.data["status"] == "succeeded"
-        health = httpx.get(server.url + "/healthz").json()
-        assert health["hub"]["kind"] == "redis"
-    finally:
-        own_redis.stop()
+        start_server: Any, emulator: EmulatorServer, own_redis: RedisServer) -> None:
+    server = cluster(start_server, own_redis.url, emulator, workers=2)
+    created = create(server, prompt="outage", steps=40, step_delay=0.1, boot_delay=0.2)
+    subscribers = run_subscribers(server, created["stream_url"], 10)
+    own_redis.stop()
+    down = httpx.get(server.url + "/healthz")
+    assert down.status_code == 503 and down.json()["hub"] == {"kind": "redis", "ok": False}
+    own_redis.start()
+    finish(subscribers)
+    for subscriber in subscribers:
+        ids = [e.id for e in subscriber.events]
+        assert len(ids) == len(set(ids))
+        assert subscriber.events[-1].kind == "done"
+        final = [e for e in subscriber.events if e.kind == "message"][-1]
+        assert final.data["status"] == "succeeded"
+    health = httpx.get(server.url + "/healthz").json()
+    assert health["hub"]["kind"] == "redis"

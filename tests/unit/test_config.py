@@ -46,3 +46,15 @@ def test_public_url_loses_its_trailing_slash_and_origins_are_checked() -> None:
     assert settings.embed_origins == ("https://a.example", "https://b.example")
     with pytest.raises(ConfigError, match="RELAY_EMBED_ORIGINS"):
         Settings.from_env({"RELAY_EMBED_ORIGINS": "a.example/path"})
+
+
+def test_stream_caps_and_cors_origins_are_read_and_checked() -> None:
+    settings = Settings.from_env({"RELAY_MAX_STREAMS_PER_CLIENT": "7",
+                                  "RELAY_CORS_ORIGINS": "https://a.example, https://b.example:8443/"})
+    assert settings.max_streams_per_client == 7
+    assert settings.cors_origins == ("https://a.example", "https://b.example:8443")
+    assert Settings.from_env({}).max_streams_per_client == 50 and Settings.from_env({}).cors_origins == ()
+    for bad in ({"RELAY_MAX_STREAMS_PER_CLIENT": "0"}, {"RELAY_MAX_STREAMS_PER_CLIENT": "many"},
+                {"RELAY_CORS_ORIGINS": "*"}, {"RELAY_CORS_ORIGINS": "https://a.example/path"}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            Settings.from_env(bad)

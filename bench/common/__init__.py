@@ -1,0 +1,1 @@
+"""What every benchmark script shares: its servers (`servers`), statistics and output (`output`)."""

@@ -1,0 +1,1 @@
+"""The report: docs/benchmarks.md, one module per section (`python -m bench.report` writes it)."""

@@ -1,0 +1,25 @@
+"""The widget's query string, read strictly (relay/embed.py): every problem named."""
+
+from __future__ import annotations
+
+from relay.catalog import describe
+from relay.config import EMULATOR_MODELS
+from relay.embed import parse_embed_query
+
+IMAGE = "relay/image-demo"
+
+
+def test_query_parameters_are_read_strictly_and_every_problem_is_named() -> None:
+    models = describe(EMULATOR_MODELS)
+    options = parse_embed_query({"model": "Relay/Image-Demo", "autostart": "yes", "theme": "DARK",
+                                 "editable": "prompt, steps", "input.steps": "5", "input.seed": '"7"',
+                                 "input.style": "soft light", "input.step_delay": "NaN"}, models)
+    assert options.problems == ()
+    assert options.model is not None and options.model.name == IMAGE
+    assert (options.autostart, options.theme, options.editable) == (True, "dark", ("prompt", "steps"))
+    assert options.preset_input == {"steps": 5, "seed": "7", "style": "soft light", "step_delay": "NaN"}
+    assert options.prompt == models[0].default_input["prompt"]
+
+    bad = parse_embed_query({"model": "x/y", "autostart": "2", "theme": "sepia", "frame": "a b",
+                             "editable": "colour", "input.prompt": "p", "size": "9"}, models)
+    assert bad.model is None and len(bad.problems) == 7, bad.problems
