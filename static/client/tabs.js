@@ -24,6 +24,7 @@ import { RelayMultiplex } from "./multiplex.js";
 import { RelayError, callSafely, predictionIdFromStreamUrl, resolveEnvironment } from "./wire.js";
 
 const SEEN_LIMIT = 64;
+const HANDOVER_MS = 150;
 
 function newTabId(random) {
   return Math.floor(random() * 2 ** 48).toString(36) + Date.now().toString(36);
@@ -46,6 +47,8 @@ export class RelayTabs {
     this.connectionInfo = { state: "idle", attempt: 0, nextRetryAt: null };
     this.closed = false;
     this.releaseLock = null;
+    this.collecting = null;
+    this.handoverTimer = null;
     this.shared = Boolean(this.env.BroadcastChannel && this.env.locks);
     if (!this.shared) {
       this.inner = new RelayMultiplex({ ...options, env: this.env });
@@ -79,7 +82,7 @@ export class RelayTabs {
     this.local.push(entry);
     client.connectionChanged(this.connectionInfo);
     if (this.leader) {
-      this.relayFor([{ tab: this.tabId, id, streamUrl, position }]);
+      this.request({ tab: this.tabId, id, streamUrl, position });
     } else {
       this.post({ type: "watch", id, streamUrl, position });
     }
@@ -116,6 +119,8 @@ export class RelayTabs {
     if (!this.leader) {
       for (const entry of watched) this.post({ type: "release", id: entry.id });
     }
+    if (this.handoverTimer) this.env.clearTimeout(this.handoverTimer);
+    this.handoverTimer = null;
     if (this.inner) this.inner.close();
     this.inner = null;
     this.channel.close();
@@ -124,14 +129,30 @@ export class RelayTabs {
 
   /* ---------------- leader ---------------- */
 
+  /**
+   * Take the stream over: ask every tab for its list, and open one stream for
+   * them all after a short window (HANDOVER_MS) that collects the answers,
+   * rather than rebuilding the stream once per answer.
+   */
   becomeLeader() {
     this.leader = true;
     this.leaderTab = this.tabId;
     this.inner = new RelayMultiplex({ ...this.options, env: this.env, onConnection: (info) => this.leaderAnnounce(info) });
-    this.relayFor(this.local.map((entry) => ({
+    this.collecting = this.local.map((entry) => ({
       tab: this.tabId, id: entry.id, streamUrl: entry.streamUrl, position: entry.client.lastEventId || "",
-    })));
+    }));
     this.post({ type: "leader" });
+    this.handoverTimer = this.env.setTimeout(() => {
+      this.handoverTimer = null;
+      const requests = this.collecting;
+      this.collecting = null;
+      if (!this.closed) this.relayFor(requests);
+    }, HANDOVER_MS);
+  }
+
+  request(request) {
+    if (this.collecting) this.collecting.push(request);
+    else this.relayFor([request]);
   }
 
   /** Watch each listed prediction for its tab, opening or rebuilding the stream once for the lot. */
@@ -169,6 +190,7 @@ export class RelayTabs {
   }
 
   dropTab(tab, id) {
+    if (this.collecting) this.collecting = this.collecting.filter((r) => !(r.tab === tab && r.id === id));
     const relay = this.relays.get(id);
     if (!relay) return;
     relay.tabs.delete(tab);
@@ -188,7 +210,7 @@ export class RelayTabs {
     if (this.closed || !message || typeof message !== "object" || message.from === this.tabId) return;
     if (this.leader) {
       if (message.type === "watch") {
-        this.relayFor([{ tab: message.from, id: message.id, streamUrl: message.streamUrl, position: message.position }]);
+        this.request({ tab: message.from, id: message.id, streamUrl: message.streamUrl, position: message.position });
         this.post({ type: "connection", info: this.connectionInfo });
       } else if (message.type === "release") {
         this.dropTab(message.from, message.id);

@@ -38,6 +38,7 @@ test("three tabs following one prediction hold one stream, and every tab sees ev
     w.openTab().client.follow(STREAM);
     await settle();
   }
+  w.clock.advance(150); // the new leader's window for the other tabs' lists
   assert.equal(w.open().length, 1, "one EventSource for the three tabs");
   assert.equal(w.tabs.filter((tab) => tab.shared.isLeader).length, 1);
   const source = w.open()[0];
@@ -54,6 +55,7 @@ test("when the leader closes another tab resumes from the last event id: nothing
     w.openTab().client.follow(STREAM);
     await settle();
   }
+  w.clock.advance(150); // the new leader's window for the other tabs' lists
   const first = w.open()[0];
   first.open();
   first.send("message", snapshot({ progress: { percent: 10 } }), "e1");
@@ -61,6 +63,8 @@ test("when the leader closes another tab resumes from the last event id: nothing
   const leader = w.tabs.find((tab) => tab.shared.isLeader);
   leader.client.close();
   leader.shared.close();
+  await settle();
+  w.clock.advance(150);
   await settle();
   assert.equal(first.closed, true);
   const open = w.open();
