@@ -25,12 +25,19 @@ INSTRUMENT = """
   const nativeSetInterval = window.setInterval.bind(window);
   const nativeClearInterval = window.clearInterval.bind(window);
   window.setTimeout = (fn, ms, ...args) => {
-    const id = nativeSetTimeout((...a) => { pendingTimeouts.delete(id); if (typeof fn === 'function') fn(...a); }, ms, ...args);
+    const id = nativeSetTimeout((...a) => {
+      pendingTimeouts.delete(id);
+      if (typeof fn === 'function') fn(...a);
+    }, ms, ...args);
     pendingTimeouts.add(id);
     return id;
   };
   window.clearTimeout = (id) => { pendingTimeouts.delete(id); nativeClearTimeout(id); };
-  window.setInterval = (fn, ms, ...args) => { const id = nativeSetInterval(fn, ms, ...args); intervals.add(id); return id; };
+  window.setInterval = (fn, ms, ...args) => {
+    const id = nativeSetInterval(fn, ms, ...args);
+    intervals.add(id);
+    return id;
+  };
   window.clearInterval = (id) => { intervals.delete(id); nativeClearInterval(id); };
   window.relayInstruments = {
     streams: () => sources.map((s) => ({ url: s.url, state: s.readyState })),

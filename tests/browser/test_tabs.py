@@ -21,7 +21,9 @@ RELAYED = """
   const channel = new BroadcastChannel('relay-events /api/events');
   channel.onmessage = (event) => {
     const m = event.data;
-    if (m && m.type === 'event') window.relayedEvents.push({ id: m.id, type: m.eventType, position: m.position, from: m.from });
+    if (m && m.type === 'event') {
+      window.relayedEvents.push({ id: m.id, type: m.eventType, position: m.position, from: m.from });
+    }
   };
 })();
 """
