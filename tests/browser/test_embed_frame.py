@@ -7,12 +7,21 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.browser.relay_page import wait_for
-from tests.browser.test_embed import (  # noqa: F401  (fixtures)
-    IMAGE, HostSite, allowed_host, embed_site, host_page, run_input, wait_for_event, widget_frame,
+
+# The widget's module-scoped servers (embed_site, allowed_host) are test_embed.py's fixtures.
+from tests.browser.test_embed import (  # noqa: F401
+    IMAGE,
+    HostSite,
+    allowed_host,
+    embed_site,
+    host_page,
+    run_input,
+    wait_for_event,
+    widget_frame,
 )
 
 
-def test_autostart_does_nothing_when_the_widget_is_not_framed(embed_site: Any, new_page: Any) -> None:
+def test_autostart_does_nothing_when_the_widget_is_not_framed(embed_site: Any, new_page: Any) -> None:  # noqa: F811
     page = new_page()
     posts: list[str] = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
@@ -28,7 +37,7 @@ def test_autostart_does_nothing_when_the_widget_is_not_framed(embed_site: Any, n
 
 
 def test_the_iframe_grows_when_the_output_image_loads(
-        embed_site: Any, allowed_host: HostSite, new_page: Any) -> None:
+        embed_site: Any, allowed_host: HostSite, new_page: Any) -> None:  # noqa: F811
     # A tall image: the card keeps a square for it until it loads, then takes the image's own shape.
     tall = {**run_input(steps=5), "width": 256, "height": 1024}
     attributes = (f'data-relay-src="{embed_site.url}" data-model="{IMAGE}" data-prompt="a slow lighthouse" '
