@@ -21,6 +21,7 @@ var dom = {
   generate: document.getElementById("generate"),
   formError: document.getElementById("form-error"),
   badge: document.getElementById("connection-badge"),
+  retry: document.getElementById("retry-now"),
   upstream: document.getElementById("upstream-notice"),
   cards: document.getElementById("cards"),
   emptyHint: document.getElementById("empty-hint"),
@@ -30,6 +31,9 @@ var models = [];
 var currentModel = null;
 var cardCount = 0;
 var degradedPredictions = new Map();
+var upstreamTimer = null;
+var upstreamShown = null;
+var upstreamRetryAt = null;
 var lastConnection = { state: "idle", attempt: 0, nextRetryAt: null };
 var multiplex = new RelayTabs({
   apiRoot: config.apiRoot,
@@ -102,7 +106,7 @@ function readExtraInput() {
 
 function submitPrediction(event) {
   event.preventDefault();
-  if (dom.generate.disabled || !currentModel) return;
+  if (controls.isBusy(dom.generate) || dom.generate.disabled || !currentModel) return;
   controls.clearFormError(dom.formError);
   var input;
   try {
@@ -138,9 +142,32 @@ function createCard(model, input) {
   return card;
 }
 
+/** The new card goes first and into view (on a phone it would land below the fold). */
 function showCard(card) {
   dom.cards.prepend(card.root);
   dom.emptyHint.hidden = true;
+  var box = card.root.getBoundingClientRect();
+  if (box.top < 0 || box.bottom > window.innerHeight) {
+    card.root.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  }
+}
+
+/** "Try again in N seconds", counting down, with Generate unavailable until then. */
+function countDownRateLimit(err) {
+  var until = Date.now() + err.retryAfterMs;
+  controls.setBusy(dom.generate, true);
+  function tick() {
+    var left = Math.ceil((until - Date.now()) / 1000);
+    if (left <= 0) {
+      controls.clearFormError(dom.formError);
+      controls.setBusy(dom.generate, false);
+      return;
+    }
+    controls.showFormError(dom.formError, "Too many predictions from you just now. Try again in "
+      + left + (left === 1 ? " second." : " seconds."));
+    window.setTimeout(tick, 1000 - ((until - Date.now()) % 1000 || 0));
+  }
+  tick();
 }
 
 function removeCard(card) {
@@ -159,7 +186,8 @@ function removeCard(card) {
 /** The last report is kept: going offline or back online changes the badge between the client's reports. */
 function showConnection(info) {
   lastConnection = info;
-  controls.showConnection(dom.badge, info);
+  var label = controls.showConnection(dom.badge, info);
+  dom.retry.hidden = !(label === "reconnecting" || (label === "offline" && info.state !== "idle"));
 }
 
 function noteUpstream(card, upstream) {
@@ -172,25 +200,36 @@ function noteUpstream(card, upstream) {
   renderUpstreamNotice();
 }
 
+/** One plain sentence, naming the emulator when it is the emulator, with a countdown that moves. */
 function renderUpstreamNotice() {
   var latest = null;
   degradedPredictions.forEach(function (upstream) { latest = upstream; });
+  if (upstreamTimer !== null) {
+    window.clearTimeout(upstreamTimer);
+    upstreamTimer = null;
+  }
   if (!latest) {
     dom.upstream.hidden = true;
     dom.upstream.textContent = "";
     return;
   }
-  var retry = typeof latest.retryIn === "number"
-    ? " Retrying in " + RelayCard.formatDuration(latest.retryIn) + "." : "";
-  dom.upstream.textContent = "Upstream degraded: Replicate is not answering as it should"
-    + (latest.error ? " (" + latest.error + ")" : "") + "." + retry
-    + " Your predictions keep running.";
+  if (latest !== upstreamShown) {
+    upstreamShown = latest;
+    upstreamRetryAt = typeof latest.retryIn === "number" ? Date.now() + latest.retryIn * 1000 : null;
+  }
+  var who = config.backend === "emulator" ? "The emulator" : "Replicate";
+  var left = upstreamRetryAt === null ? 0 : Math.ceil((upstreamRetryAt - Date.now()) / 1000);
+  var when = left > 0 ? "; Relay tries again in " + left + (left === 1 ? " second" : " seconds")
+    : "; Relay is trying again";
+  dom.upstream.textContent = who + " is not answering right now" + when + ", and your predictions keep running.";
   dom.upstream.hidden = false;
+  if (left > 0) upstreamTimer = window.setTimeout(renderUpstreamNotice, 1000);
 }
 
 /* ---------------- start ---------------- */
 
 dom.form.addEventListener("submit", submitPrediction);
+dom.retry.addEventListener("click", function () { multiplex.reconnectNow(); });
 dom.model.addEventListener("change", function () {
   var model = controls.findModel(models, dom.model.value);
   if (model) selectModel(model);

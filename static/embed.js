@@ -178,7 +178,7 @@ function readInput(model) {
 
 function submit(event) {
   if (event) event.preventDefault();
-  if (dom.generate.disabled) return;
+  if (controls.isBusy(dom.generate)) return;
   var model = controls.findModel(config.models, dom.model.value);
   if (!model) return;
   var input;
@@ -209,6 +209,7 @@ function startPrediction(model, input) {
 /** relay-card.js draws the card; what is added here is the reporting to the host page. */
 function createCard(model, input) {
   var created = RelayCard.create(dom.cardTemplate, model, input, "embed-card");
+  created.nextFocus = dom.generate;
   created.reportedDone = false;
   RelayCard.follow(created, {
     apiRoot: config.apiRoot,

@@ -30,6 +30,7 @@ var DRAWERS = {
   onLogs: showLogs,
   onState: showPhase,
   onError: showClientError,
+  onConnection: showCardConnection,
 };
 
 /** A card for one prediction of `model` with `input`, out of the document until the caller places it. */
@@ -57,6 +58,9 @@ export function create(template, model, input, idPrefix) {
     estimated: false,
     tokenCount: 0,
     chunksSinceSnapshot: 0,
+    disconnected: false,
+    cancelPressed: false,
+    nextFocus: null,
     client: null,
   };
   label(card, idPrefix);
@@ -110,6 +114,7 @@ function prepareOutput(card) {
 }
 
 function cancel(card) {
+  card.cancelPressed = true;
   card.cancel.disabled = true;
   card.client.cancel().catch(function (err) {
     card.cancel.disabled = false;
@@ -136,6 +141,34 @@ function showPhase(card, state) {
   if (card.remove) card.remove.hidden = !finished;
   if (state.phase === "error") card.status.textContent = "Error";
   if (state.phase === "canceled") describeCancel(card);
+  if (state.phase === "failed") describeFailure(card);
+  if (finished && card.cancelPressed) moveFocusOn(card);
+}
+
+/** After Cancel the button goes away: focus goes to the card's next action, not to <body>. */
+function moveFocusOn(card) {
+  card.cancelPressed = false;
+  var active = document.activeElement;
+  if (active && active !== document.body && active !== card.cancel) return;
+  var next = card.remove && !card.remove.hidden ? card.remove : card.nextFocus;
+  if (next) next.focus();
+}
+
+/** A failed card says where it stopped, never a stale ETA. */
+function describeFailure(card) {
+  var progress = card.progress;
+  var where = progress && typeof progress.current === "number" && typeof progress.total === "number"
+    ? " at step " + progress.current + " of " + progress.total : "";
+  card.progressText.textContent = "Failed" + where;
+  card.bar.setAttribute("aria-valuetext", card.progressText.textContent);
+}
+
+/** While the connection is down the ETA cannot be trusted: it is shown paused. */
+function showCardConnection(card, info) {
+  var down = info.state === "reconnecting" || info.state === "offline" || info.state === "failed";
+  if (down === card.disconnected) return;
+  card.disconnected = down;
+  if (!isFinished(card.root.dataset.phase)) refreshProgressText(card);
 }
 
 function describeCancel(card) {
@@ -182,7 +215,8 @@ function describeProgress(card) {
   }
   if (progress.step) parts.push(progress.step);
   if (typeof progress.eta_seconds === "number" && progress.eta_seconds > 0 && percent !== "100") {
-    parts.push("about " + formatDuration(progress.eta_seconds) + " left");
+    parts.push(card.disconnected ? "time left paused while reconnecting"
+      : "about " + formatDuration(progress.eta_seconds) + " left");
   }
   return parts;
 }

@@ -11,6 +11,7 @@ export function readPageSettings(element) {
   return {
     apiRoot: (element.getAttribute("data-api-root") || "").replace(/\/$/, ""),
     heartbeatMs: heartbeatMs > 0 ? heartbeatMs : 15000,
+    backend: element.getAttribute("data-backend") || "",
   };
 }
 
@@ -108,13 +109,22 @@ export function clearFormError(element) {
   element.textContent = "";
 }
 
+/**
+ * A busy button stays focusable (aria-disabled, not disabled), so focus never
+ * drops to <body> while a request runs; its form's submit handler checks isBusy().
+ */
 export function setBusy(button, busy) {
-  button.disabled = busy;
   if (busy) {
+    button.setAttribute("aria-disabled", "true");
     button.setAttribute("aria-busy", "true");
   } else {
+    button.removeAttribute("aria-disabled");
     button.removeAttribute("aria-busy");
   }
+}
+
+export function isBusy(button) {
+  return button.disabled || button.getAttribute("aria-disabled") === "true";
 }
 
 /** Ctrl+Enter (Cmd+Enter on a Mac) in the prompt submits, as in most chat and search boxes. */
@@ -129,12 +139,14 @@ export function submitOnCtrlEnter(textarea, form) {
 
 /* ---------------- the connection badge ---------------- */
 
-/** The badge's text is also its accessible name: "connected", "reconnecting 2", "offline". */
+/** The badge's text is also its accessible name, in plain words: "connected", "reconnecting", "offline". */
 export function showConnection(badge, info) {
   var label = connectionLabel(info);
   badge.textContent = label;
   badge.setAttribute("aria-label", label);
   badge.dataset.state = navigator.onLine === false ? "offline" : info.state;
+  badge.dataset.attempt = String(info.attempt || 0);
+  return label;
 }
 
 function connectionLabel(info) {
@@ -142,7 +154,7 @@ function connectionLabel(info) {
   switch (info.state) {
     case "open": return "connected";
     case "connecting": return "connecting";
-    case "reconnecting": return info.attempt > 0 ? "reconnecting " + info.attempt : "reconnecting";
+    case "reconnecting": return "reconnecting";
     case "offline":
     case "failed": return "offline";
     default: return "idle";
