@@ -118,12 +118,18 @@ function submitPrediction(event) {
   controls.setBusy(dom.generate, true);
   var card = createCard(currentModel, input);
   card.client.start(currentModel.name, input)
-    .then(function () { showCard(card); })
-    .catch(function (err) {
+    .then(function () {
+      showCard(card);
+      controls.setBusy(dom.generate, false);
+    }, function (err) {
       card.client.close();
-      controls.showFormError(dom.formError, err.message);
-    })
-    .then(function () { controls.setBusy(dom.generate, false); });
+      if (err.status === 429 && waitFrom(err) > 0) {
+        countDownRateLimit(err);
+      } else {
+        controls.showFormError(dom.formError, err.message);
+        controls.setBusy(dom.generate, false);
+      }
+    });
 }
 
 /* ---------------- cards ---------------- */
@@ -153,8 +159,15 @@ function showCard(card) {
 }
 
 /** "Try again in N seconds", counting down, with Generate unavailable until then. */
+function waitFrom(err) {
+  if (err.retryAfterMs > 0) return err.retryAfterMs;
+  var said = /in (\d+) seconds?/.exec(err.message || "");
+  return said ? Number(said[1]) * 1000 : 0;
+}
+
 function countDownRateLimit(err) {
-  var until = Date.now() + err.retryAfterMs;
+  var until = Date.now() + waitFrom(err);
+  var sentence = (err.message || "").replace(/\s*Try again in \d+ seconds?\.?\s*$/, "");
   controls.setBusy(dom.generate, true);
   function tick() {
     var left = Math.ceil((until - Date.now()) / 1000);
@@ -163,7 +176,7 @@ function countDownRateLimit(err) {
       controls.setBusy(dom.generate, false);
       return;
     }
-    controls.showFormError(dom.formError, "Too many predictions from you just now. Try again in "
+    controls.showFormError(dom.formError, (sentence ? sentence + " " : "") + "Try again in "
       + left + (left === 1 ? " second." : " seconds."));
     window.setTimeout(tick, 1000 - ((until - Date.now()) % 1000 || 0));
   }

@@ -129,3 +129,22 @@ def test_axe_finds_no_violation_on_the_page_the_widget_and_the_demo(relay_site: 
         demo.goto(relay_site.url + "/embed/demo")
         expect(demo.get_by_role("log")).to_be_attached()
         assert run_axe(demo) == [], (scheme, "demo")
+
+
+def test_the_rate_limit_message_counts_down_with_generate_unavailable(own_site: Any, new_page: Any) -> None:
+    own_site.env["RELAY_RATE_LIMIT"] = "1/minute"
+    own_site.start()
+    page = new_page()
+    open_relay(page, own_site.url)
+    start(page, IMAGE, "the one allowed fox", fields={"Steps": 5}, extra={"step_delay": 0.05})
+    page.get_by_role("button", name="Generate").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text(re.compile(r"Try again in \d+ seconds?\."))
+    generate = page.locator("#generate")
+    expect(generate).to_have_attribute("aria-disabled", "true")
+    first = int(re.search(r"in (\d+) second", alert.inner_text()).group(1))  # type: ignore[union-attr]
+    page.wait_for_function("(n) => { const m = /in (\\d+) second/.exec(document.getElementById('form-error')"
+                           ".textContent); return m && Number(m[1]) < n; }", arg=first, timeout=5000)
+    generate.click(force=True)  # unavailable: no new POST while the countdown runs
+    expect(page.get_by_role("article")).to_have_count(1)
+    assert own_site.create_posts() == 2
