@@ -14,9 +14,10 @@ from dotenv import dotenv_values
 from flask import Flask, request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from . import api, errors, limits, logs, pages, security, visitors
+from . import api, errors, limits, logs, pages, runs_api, security, visitors
 from .config import ConfigError, Settings
 from .errors import NotFound
+from .runs import Runs
 from .service import RelayService
 from .upstream import Upstream
 
@@ -40,6 +41,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     upstream = Upstream(settings.replicate_api_token, settings.replicate_base_url)
     service = RelayService(settings, secret_key, upstream, _redis_client(settings.redis_url))
     app.extensions["relay"] = service
+    service.runs = Runs(settings, Path(app.instance_path), secret_key, service)
+    service.runs.start()
     if settings.uses_emulator and settings.replicate_base_url is None:
         _mount_emulator(app, settings, upstream)
 
@@ -49,6 +52,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     visitors.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(runs_api.bp)
     limits.init_app(app, settings)  # after the blueprints: it wraps their rate-limited views
     return app
 
