@@ -7,7 +7,8 @@ is streamed into storage (at most `max_bytes` each; nothing else is fetched, so
 an output can't make Relay fetch an arbitrary address) and the output is
 rewritten to signed `/files/<key>?sig=…` URLs before the final snapshot is
 published (absolute: on RELAY_PUBLIC_URL, else on the origin of the first request
-this process served, so host pages of the widget can use them too). A copy that fails leaves that URL as it was and is logged.
+this process served, so host pages of the widget can use them too). A copy that
+fails leaves that URL as it was and is logged.
 
 Signatures are HMACs of the key with SECRET_KEY: they do not expire; a file
 lives exactly as long as its run (retention deletes both).

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from testbed import RedisServer, RelayServer
+from testbed.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +55,17 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server.url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server the tests start themselves (testbed/postgres.py)."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """DATABASE_URL of a fresh, empty database on that server."""
+    return postgres_server.new_database()
