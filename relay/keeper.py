@@ -6,9 +6,9 @@ hosts (`replicate.delivery`, `*.replicate.delivery`) or at the configured emulat
 is streamed into storage (at most `max_bytes` each; nothing else is fetched, so
 an output can't make Relay fetch an arbitrary address) and the output is
 rewritten to signed `/files/<key>?sig=…` URLs before the final snapshot is
-published (absolute: on RELAY_PUBLIC_URL, else on the origin of the first request
-this process served, so host pages of the widget can use them too). A copy that
-fails leaves that URL as it was and is logged.
+published. They are absolute on RELAY_PUBLIC_URL when it is set, else relative
+(`/files/…`): the Host header is the client's to choose, so it must not decide
+URLs stored for everyone. A copy that fails leaves that URL as it was and is logged.
 
 Signatures are HMACs of the key with SECRET_KEY: they do not expire; a file
 lives exactly as long as its run (retention deletes both).
@@ -62,11 +62,6 @@ class Keeper:
         self._lock = threading.Lock()
 
     # -- URLs --------------------------------------------------------------------
-    def learn_origin(self, root: str) -> None:
-        """Without RELAY_PUBLIC_URL, kept URLs are absolute on the first origin Relay was reached on."""
-        if not self._prefix:
-            self._prefix = root.rstrip("/")
-
     def url_for(self, key: str) -> str:
         return f"{self._prefix}/files/{key}?sig={self._signer.get_signature(key).decode()}"
 

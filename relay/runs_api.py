@@ -26,13 +26,6 @@ def _runs() -> tuple[RelayService, Runs]:
     return service, service.runs
 
 
-@bp.before_app_request
-def _learn_origin() -> None:
-    service = current_app.extensions["relay"]
-    if isinstance(service, RelayService) and service.runs is not None:
-        service.runs.keeper.learn_origin(request.host_url)
-
-
 @bp.get("/api/runs")
 def list_runs() -> Response:
     _, runs = _runs()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 import pytest
@@ -205,7 +205,7 @@ def test_a_widget_on_another_origin_runs_a_prediction_and_reports_it(
     assert snapshot["status"] == "succeeded"
     assert isinstance(snapshot["output"], list) and len(snapshot["output"]) == 1
     output_url = snapshot["output"][0]
-    image = httpx.get(output_url, timeout=10)
+    image = httpx.get(urljoin(embed_site.url + "/", output_url), timeout=10)  # kept outputs are /files/…
     assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
 
     percents = [e["detail"]["progress"]["percent"] for e in events(page, "relay:progress")]
