@@ -61,7 +61,10 @@ class Runs:
         name = model or str(prediction.get("model") or version or "unknown")
         with self._lock:
             self._models[prediction_id] = (name, version if isinstance(version, str) else None)
-        self.store.created(prediction, visitor, name, model_input)
+        try:
+            self.store.created(prediction, visitor, name, model_input)
+        except Exception:  # created upstream already: the visitor gets the stream, the list misses it
+            log.exception("could not record the creation of %s", prediction_id)
 
     def _model_of(self, prediction_id: str, prediction: Mapping[str, Any]) -> tuple[str | None, str | None]:
         with self._lock:

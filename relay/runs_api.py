@@ -9,8 +9,9 @@ their URL; they are streamed from storage, never read whole.
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 
-from .errors import Forbidden, NotFound
+from .errors import Forbidden, NotFound, error_response
 from .runs import Runs
 from .service import RelayService
 from .visitors import current_visitor
@@ -24,6 +25,13 @@ def _runs() -> tuple[RelayService, Runs]:
     service = current_app.extensions["relay"]
     assert isinstance(service, RelayService) and service.runs is not None
     return service, service.runs
+
+
+@bp.errorhandler(SQLAlchemyError)
+def _records_unavailable(error: SQLAlchemyError) -> Response:
+    current_app.logger.warning("run records unavailable: %s", error)
+    return error_response(503, "records_unavailable",
+                          "The run records cannot be read right now; try again shortly.", retry_after=5)
 
 
 @bp.get("/api/runs")

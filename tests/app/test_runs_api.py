@@ -95,3 +95,15 @@ def test_retention_deletes_old_records_and_their_files(tmp_path: Path) -> None:
     assert runs.store.get("old") is None and runs.store.get("new") is not None
     assert runs.keeper.storage.open("runs/old/0-out.png") is None
     assert not (tmp_path / "files" / "runs" / "old").exists()
+
+
+def test_a_database_outage_is_a_clear_503_not_a_500(tmp_path: Path) -> None:
+    app, service = _app(tmp_path)
+    assert service.runs is not None
+    service.runs.store.engine.dispose()
+    (tmp_path / "relay.db").unlink()
+    (tmp_path / "relay.db").mkdir()  # no database can be opened there now
+    answer = app.test_client().get("/api/runs")
+    assert answer.status_code == 503
+    assert answer.json == {"success": False, "code": "records_unavailable",
+                           "error": "The run records cannot be read right now; try again shortly."}
