@@ -35,6 +35,8 @@ __all__ = ["Runs"]
 
 log = logging.getLogger(__name__)
 
+_MAX_FOLLOWED = 10_000
+
 
 class Runs:
     def __init__(self, settings: Settings, instance: Path, secret_key: str, service: RelayService) -> None:
@@ -61,6 +63,8 @@ class Runs:
         name = model or str(prediction.get("model") or version or "unknown")
         with self._lock:
             self._models[prediction_id] = (name, version if isinstance(version, str) else None)
+            self._written[prediction_id] = str(prediction.get("status") or "starting")
+            _bound(self._written, self._models)
         try:
             self.store.created(prediction, visitor, name, model_input)
         except Exception:  # created upstream already: the visitor gets the stream, the list misses it
@@ -100,6 +104,7 @@ class Runs:
             if self._written.get(prediction_id) == status:
                 return
             self._written[prediction_id] = status
+            _bound(self._written, self._models)
         final = status in TERMINAL_STATUSES
         try:
             self.store.status_changed(snapshot, final=final,
@@ -170,3 +175,10 @@ class Runs:
     def close(self) -> None:
         self.keeper.close()
         self.store.close()
+
+
+def _bound(*maps: dict[str, Any]) -> None:
+    """Forget the oldest entries of predictions that never finished in this process."""
+    for mapping in maps:
+        while len(mapping) > _MAX_FOLLOWED:
+            mapping.pop(next(iter(mapping)))
