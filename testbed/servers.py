@@ -73,7 +73,7 @@ class RelayServer:
         )
         self._drainer = threading.Thread(target=self._drain, daemon=True)
         self._drainer.start()
-        wait_until(self._healthy, timeout=30)
+        wait_until(self._healthy, timeout=90)  # generous: a loaded CI box can take a minute to import
         return self
 
     def _drain(self) -> None:
