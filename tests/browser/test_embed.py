@@ -491,11 +491,18 @@ def _sized(page: Page, frame: Frame) -> bool:
 
 
 def test_query_parameters_are_read_strictly_and_every_problem_is_named() -> None:
-    from relay.catalog import describe
     from relay.config import EMULATOR_MODELS
     from relay.embed import parse_embed_query
+    from relay.emulator.api import _model_json
+    from relay.emulator.models import MODELS
+    from relay.model_schema import describe, schema_from_model_json
 
-    models = describe(EMULATOR_MODELS)
+    def schema(name: str) -> Any:
+        model = _model_json(MODELS[name])
+        return schema_from_model_json(name, model["latest_version"]["openapi_schema"], version=None,
+                                      description=model["description"], example=model["default_example"])
+
+    models = [describe(entry, schema(entry.name)) for entry in EMULATOR_MODELS]
     options = parse_embed_query({"model": "Relay/Image-Demo", "autostart": "yes", "theme": "DARK",
                                  "editable": "prompt, steps", "input.steps": "5", "input.seed": '"7"',
                                  "input.style": "soft light", "input.step_delay": "NaN"}, models)
