@@ -21,10 +21,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import redis
+from replicate.client import Client
 from replicate.exceptions import ReplicateError
 from replicate.version import Versions
 
@@ -52,8 +55,10 @@ class ModelSchemas:
     """The schema of every allowed model, fetched on first use and kept fresh."""
 
     def __init__(self, upstream: Upstream, redis_client: redis.Redis | None = None, *,
-                 refresh: float = REFRESH_SECONDS, retry: float = RETRY_SECONDS) -> None:
+                 refresh: float = REFRESH_SECONDS, retry: float = RETRY_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._upstream = upstream
+        self._clock = clock
         self._redis = redis_client
         self._refresh = refresh
         self._retry = retry
@@ -63,7 +68,7 @@ class ModelSchemas:
     def get(self, entry: AllowedModel) -> ModelSchema:
         """The schema for an allow-list entry (its pinned version, else the latest)."""
         key = f"{entry.name}:{entry.version}" if entry.version else entry.name
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             held = self._entries.get(key)
         if held is not None:
@@ -102,15 +107,16 @@ class ModelSchemas:
     def _fetch(self, entry: AllowedModel) -> ModelSchema | None:
         try:
             client = self._upstream.client
-            model = client.models.get(entry.name)
-            example = model.default_example.dict() if model.default_example is not None else None
-            version = model.latest_version
-            if entry.version is not None and (version is None or version.id != entry.version):
-                version = Versions(client, entry.name).get(entry.version)
-            if version is None:
-                raise ValueError("the model has no version")
-            schema = schema_from_model_json(entry.name, version.openapi_schema, version=version.id,
-                                            description=model.description, example=example)
+            model = _model_json(client, entry.name)
+            version = model.get("latest_version")
+            if entry.version is not None and (not isinstance(version, dict) or version.get("id") != entry.version):
+                version = dict(Versions(client, entry.name).get(entry.version).dict())
+            if not isinstance(version, dict) or not isinstance(version.get("openapi_schema"), dict):
+                raise ValueError("the model has no version with a schema")
+            example = model.get("default_example")
+            schema = schema_from_model_json(entry.name, version["openapi_schema"], version=version.get("id"),
+                                            description=model.get("description"),
+                                            example=example if isinstance(example, dict) else None)
         except (ReplicateError, httpx.HTTPError, RelayError, ValueError, KeyError, TypeError,
                 AttributeError) as error:
             log.warning("could not read the schema of %s (%s: %s); offering a plain prompt for it",
@@ -127,3 +133,17 @@ class ModelSchemas:
             if entry.name not in seen:
                 seen[entry.name] = describe(entry, self.get(entry))
         return list(seen.values())
+
+
+def _model_json(client: Client, name: str) -> dict[str, Any]:
+    """`models.get` as JSON. The client's own model of a model is strict about `default_example`
+    (older examples lack fields it requires), so when it cannot parse the answer, the same
+    request is read as plain JSON instead of losing the schema over an example."""
+    try:
+        return dict(client.models.get(name).dict())
+    except ValueError:  # pydantic's ValidationError
+        owner, _, model = name.partition("/")
+        data = client._request("GET", f"/v1/models/{owner}/{model}").json()  # private: see the docstring
+        if not isinstance(data, dict):
+            raise ValueError("the model answer is not a JSON object") from None
+        return data
