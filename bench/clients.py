@@ -106,14 +106,14 @@ def follow(base: str, count: int, prediction_input: dict[str, Any], timeout: flo
 
 
 def poll(base: str, count: int, interval: float, prediction_input: dict[str, Any],
-         timeout: float) -> dict[str, Any]:
+         timeout: float, token: str | None = None) -> dict[str, Any]:
     import replicate
 
     # One shared client, as in the seed (module-level `replicate` calls), with a pool big enough
     # that no poller waits for a connection.
     transport = httpx.HTTPTransport(
         limits=httpx.Limits(max_connections=count + 10, max_keepalive_connections=count + 10))
-    client = replicate.Client("bench-token", base_url=base, timeout=httpx.Timeout(timeout),
+    client = replicate.Client(token or "bench-token", base_url=base, timeout=httpx.Timeout(timeout),
                               transport=transport)
     prediction = client.models.predictions.create(model=MODEL, input=prediction_input)
     started = time.monotonic()
@@ -471,7 +471,8 @@ def main() -> None:
     if args.mode == "follow":
         print(json.dumps(follow(args.base, args.count, json.loads(args.input), args.timeout)))
     elif args.mode == "poll":
-        print(json.dumps(poll(args.base, args.count, args.interval, json.loads(args.input), args.timeout)))
+        print(json.dumps(poll(args.base, args.count, args.interval, json.loads(args.input), args.timeout,
+                              args.token)))
     elif args.mode == "fanout":
         fanout(args.url)
     elif args.mode == "watch":

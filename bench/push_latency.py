@@ -42,7 +42,7 @@ from typing import Any
 
 import httpx
 from results import bar, latency_summary, machine, progress, pyplot, save_plot, save_results, summarize
-from servers import Gunicorn, emulator_stats, relay_env, run_client
+from servers import Gunicorn, emulator_stats, emulator_token, relay_env, run_client
 from webhook_driver import Deliveries, progress_line
 
 RESULT_FILE = "bench-push-latency.json"
@@ -194,7 +194,7 @@ def bench_driven(server: Gunicorn, args: argparse.Namespace) -> dict[str, Any]:
         watched = watching.result()
     # Cancel it upstream too, so the emulator stops following it (its webhook thread would tick on).
     deliveries.client.post(f"/emulator/v1/predictions/{prediction_id}/cancel",
-                           headers={"Authorization": "Bearer bench"})
+                           headers={"Authorization": f"Bearer {emulator_token()}"})
     deliveries.close()
     latencies: list[float] = []
     for stream in watched["streams"]:

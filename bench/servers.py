@@ -27,6 +27,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 SECRET = "bench-secret-key-0123456789abcdefghijklmnop"
 
+
+def emulator_token() -> str:
+    """The bearer token the embedded emulator of a server with SECRET_KEY=SECRET accepts."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from relay.emulator.auth import token_from_secret
+
+    return token_from_secret(SECRET)
+
 # Open files we ask for, for gunicorn and for the client processes (the hard limit caps it:
 # 20,000 on the benchmark machine, which is what bounds streams per process).
 WANTED_FILES = 65536

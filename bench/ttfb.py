@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 from results import bar, latency_summary, machine, progress, pyplot, save_plot, save_results, summarize
-from servers import Gunicorn, relay_env, run_client
+from servers import Gunicorn, emulator_token, relay_env, run_client
 
 RESULT_FILE = "bench-ttfb.json"
 PLOT_FILE = "bench-ttfb.png"
@@ -56,7 +56,7 @@ def measure(kind: str, relay: Gunicorn, naive: Gunicorn, stream_url: str, count:
                 "--body", json.dumps({"model": "relay/image-demo", "input": CREATE_INPUT})]
     else:
         args = ["--url", relay.url + "/emulator/v1/models/relay/image-demo/predictions",
-                "--body", json.dumps({"input": CREATE_INPUT}), "--token", "bench"]
+                "--body", json.dumps({"input": CREATE_INPUT}), "--token", emulator_token()]
     result = run_client("ttfb", *args, "--count", str(count), timeout=timeout)
     expected = "201" if kind.endswith("create") else "200"
     if set(result["statuses"]) != {expected}:

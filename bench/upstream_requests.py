@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 from results import bar, machine, progress, pyplot, save_plot, save_results, summarize
-from servers import Gunicorn, relay_env, run_client, upstream_gets
+from servers import Gunicorn, emulator_token, relay_env, run_client, upstream_gets
 
 RESULT_FILE = "bench-upstream-requests.json"
 PLOT_FILE = "bench-upstream-requests.png"
@@ -41,7 +41,8 @@ def measure(server: Gunicorn, design: str, count: int, interval: float,
     common = ["--count", str(count), "--interval", str(interval), "--input", json.dumps(prediction_input),
               "--timeout", "90"]
     if design == "seed":
-        run = run_client("poll", "--base", server.url + "/emulator", *common, timeout=90)
+        run = run_client("poll", "--base", server.url + "/emulator", "--token", emulator_token(), *common,
+                         timeout=90)
     else:
         run = run_client("follow", "--base", server.url, *common, timeout=90)
     # Relay's watcher ends on its own after the terminal state; give its last GET time to land.

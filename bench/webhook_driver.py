@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from servers import emulator_token
 from standardwebhooks.webhooks import Webhook
 
 WEBHOOK_PATH = "/api/webhooks/replicate"
@@ -36,7 +37,7 @@ class Deliveries:
         self.base_url = base_url
         self.client = httpx.Client(base_url=base_url, timeout=30)
         secret = self.client.get("/emulator/v1/webhooks/default/secret",
-                                 headers={"Authorization": "Bearer bench"})
+                                 headers={"Authorization": f"Bearer {emulator_token()}"})
         secret.raise_for_status()
         self.webhook = Webhook(secret.json()["key"])
         self.sent = 0

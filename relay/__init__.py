@@ -37,11 +37,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(SECRET_KEY=secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes,
                       JSON_SORT_KEYS=False)
 
-    upstream = Upstream(settings.replicate_api_token, settings.replicate_base_url)
+    embedded = settings.uses_emulator and settings.replicate_base_url is None
+    # The embedded emulator takes only a token derived from SECRET_KEY: every worker agrees on it,
+    # and nobody without the key (a visitor behind the same reverse proxy) can use its API.
+    token = _embedded_emulator_token(secret_key) if embedded else settings.replicate_api_token
+    upstream = Upstream(token, settings.replicate_base_url)
     service = RelayService(settings, secret_key, upstream, _redis_client(settings.redis_url))
     app.extensions["relay"] = service
-    if settings.uses_emulator and settings.replicate_base_url is None:
-        _mount_emulator(app, settings, upstream)
+    if embedded:
+        _mount_emulator(app, settings, upstream, token or "")
 
     errors.init_app(app)
     logs.init_app(app)
@@ -106,7 +110,13 @@ def _from_loopback() -> bool:
         return False
 
 
-def _mount_emulator(app: Flask, settings: Settings, upstream: Upstream) -> None:
+def _embedded_emulator_token(secret_key: str) -> str:
+    from .emulator import token_from_secret
+
+    return token_from_secret(secret_key)
+
+
+def _mount_emulator(app: Flask, settings: Settings, upstream: Upstream, token: str) -> None:
     """Serve the emulator at /emulator and point the client at it on the first request.
 
     The emulator is reached through a route, not a WSGI dispatcher wrapped around
@@ -117,7 +127,10 @@ def _mount_emulator(app: Flask, settings: Settings, upstream: Upstream) -> None:
     from .emulator import create_emulator
 
     state_dir = settings.emulator_dir or os.path.join(app.instance_path, "emulator")
-    emulator = create_emulator(state_dir, faults_enabled=settings.emulator_faults)
+    # Output file URLs reach browsers: from RELAY_PUBLIC_URL, else root-relative, never from Host.
+    files_url = f"{settings.public_url}/emulator" if settings.public_url else None
+    emulator = create_emulator(state_dir, faults_enabled=settings.emulator_faults, token=token,
+                               files_url=files_url)
 
     def forward_to_emulator(subpath: str = "") -> WerkzeugResponse:
         # Only the app itself (over loopback) may use the emulator's API; browsers

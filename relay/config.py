@@ -76,7 +76,8 @@ class AllowedModel:
         return self.edit is None or field in self.edit
 
 
-EMULATOR_MODELS = (AllowedModel("relay/image-demo"), AllowedModel("relay/text-demo"))
+EMULATOR_MODELS = tuple(AllowedModel(f"relay/{name}-demo")
+                        for name in ("image", "text", "audio", "json", "caption"))
 # Small, fast public models: a sensible allow-list for a new deployment with a token.
 PUBLIC_MODELS = (
     AllowedModel("black-forest-labs/flux-schnell"),

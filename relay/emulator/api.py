@@ -1,7 +1,11 @@
-"""Replicate's public routes: predictions, models, the webhook secret, files, stream."""
+"""Replicate's prediction routes: create (with `Prefer: wait`), get, cancel, list.
+
+Model, version, file and stream routes are in routes.py.
+"""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -10,20 +14,22 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 
+from .base import DemoModel
 from .core import Emulator
-from .inputs import input_schema, resolve_input
-from .models import MODELS, DemoModel, ImageDemo, model_for, model_for_version
-from .png import render_image
+from .inputs import resolve_input
+from .models import model_for, model_for_version
 from .problems import InvalidField, Problem, not_found, validation_failed
-from .render import iso, prediction_json
-from .sse import parse_last_event_id, stream
+from .render import as_starting, prediction_json
 from .store import Record, new_id
 from .timeline import TERMINAL
 from .webhooks import DEFAULT_EVENTS, EVENTS, WebhookSender
 
-MAX_WAIT = 60.0
+MAX_WAIT = 60
+PAGE_SIZE = 100
 _PREFER_WAIT = re.compile(r"(?:^|[\s,;])wait(?:=(\d+))?(?:$|[\s,;])")
-_VERSION_CREATED = 1704067200.0  # 2024-01-01: the demo versions never change
+# What a create body may hold; anything else is refused as Replicate does.
+_MODEL_KEYS = frozenset({"input", "webhook", "webhook_completed", "webhook_events_filter", "stream"})
+_VERSION_KEYS = _MODEL_KEYS | {"version"}
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -63,24 +69,46 @@ def _webhook_fields(body: dict[str, Any]) -> tuple[str | None, list[str] | None,
     return webhook, events, bad
 
 
-def _wait_seconds() -> float | None:
-    """Seconds asked for by a `Prefer: wait[=N]` header, capped like Replicate's."""
+def _unknown_keys(body: dict[str, Any], allowed: frozenset[str]) -> list[InvalidField]:
+    return [
+        InvalidField("additional_property_not_allowed", "(root)", f"Additional property {key} is not allowed")
+        for key in sorted(body) if key not in allowed
+    ]
+
+
+def _wait_seconds() -> int | None:
+    """Seconds asked for by a `Prefer: wait[=N]` header, capped at Replicate's 60."""
     match = _PREFER_WAIT.search(request.headers.get("Prefer", ""))
     if match is None:
         return None
-    return min(MAX_WAIT, float(match.group(1))) if match.group(1) else MAX_WAIT
+    return max(1, min(MAX_WAIT, int(match.group(1)))) if match.group(1) else MAX_WAIT
+
+
+def _cursor(record: Record) -> str:
+    return base64.urlsafe_b64encode(f"{record.created_at!r}:{record.id}".encode()).decode().rstrip("=")
+
+
+def _after_cursor(records: list[Record], cursor: str) -> list[Record]:
+    """The records after the one the cursor names, in list order (newest first)."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, _, last_id = text.partition(":")
+        key = (float(created), last_id)
+    except (ValueError, UnicodeDecodeError):
+        raise Problem(400, "Invalid cursor.") from None
+    return [r for r in records if (r.created_at, r.id) < key]
 
 
 def register_api(app: Flask, emu: Emulator) -> None:
-    def create(model: DemoModel, body: dict[str, Any]) -> Response:
-        bad: list[InvalidField] = []
+    def create(model: DemoModel, body: dict[str, Any], allowed: frozenset[str]) -> Response:
+        bad = _unknown_keys(body, allowed)
         if "input" not in body:
             bad.append(InvalidField("required", "input", "input is required"))
         webhook, events, webhook_bad = _webhook_fields(body)
         bad += webhook_bad
         if bad:
             raise validation_failed(bad)
-        resolve_input(model.inputs, body["input"])  # raises the 422 for bad input
+        values = resolve_input(model.inputs, body["input"])  # raises the 422 for bad input
         record = Record(
             id=new_id(),
             model=model.ref,
@@ -89,34 +117,48 @@ def register_api(app: Flask, emu: Emulator) -> None:
             created_at=time.time(),
             webhook=webhook,
             webhook_events_filter=events,
+            extra=model.prepare(values, emu.reader()),
         )
         emu.predictions.save(record)
-        root = request.url_root
+        emu.expiry.maybe_sweep()
+        api_root, script_root = request.url_root, request.script_root
         if webhook is not None:
-            WebhookSender(webhook, events or [], emu.secret(), lambda: emu.snapshot(record.id, root)).start()
-        state = model.state(record, time.time(), root)
+            WebhookSender(webhook, events or [], emu.secret(),
+                          lambda: emu.snapshot(record.id, api_root, script_root)).start()
         wait = _wait_seconds()
-        if wait is not None:
-            deadline = time.time() + wait
-            while state.status not in TERMINAL and time.time() < deadline:
-                time.sleep(min(0.1, max(0.0, deadline - time.time())))
-                record, _ = emu.find(record.id)
-                state = model.state(record, time.time(), root)
-        return json_response(prediction_json(model, record, state, root), 201)
+        if wait is None:
+            return json_response(emu.render(record, model, api_root, script_root), 201)
+        deadline = time.time() + wait
+        while True:
+            current = emu.predictions.load(record.id) or record
+            now = time.time()
+            state = model.state(current, now, emu.files_root(script_root))
+            if state.status in TERMINAL or now >= deadline:
+                break
+            upcoming = model.next_change(current, now)
+            pause = 0.1 if upcoming is None else max(0.005, upcoming - now)
+            time.sleep(min(0.1, pause, max(0.0, deadline - now)))
+        if state.status not in TERMINAL:
+            state = as_starting(state)  # the window ran out: clients go on polling
+        body_json = prediction_json(model, current, state, api_root, emu.stream_url(model, current, api_root))
+        response = json_response(body_json, 201)
+        response.headers["Preference-Applied"] = f"wait={wait}"
+        return response
 
     @app.post("/v1/models/<owner>/<name>/predictions")
     def create_for_model(owner: str, name: str) -> Response:
         model = model_for(f"{owner}/{name}")
         if model is None:
             raise not_found()
-        return create(model, read_json_body())
+        return create(model, read_json_body(), _MODEL_KEYS)
 
     @app.post("/v1/predictions")
     def create_for_version() -> Response:
         body = read_json_body()
         version = body.get("version")
         if not isinstance(version, str) or not version:
-            raise validation_failed([InvalidField("required", "version", "version is required")])
+            bad = _unknown_keys(body, _VERSION_KEYS)
+            raise validation_failed([*bad, InvalidField("required", "version", "version is required")])
         model = model_for_version(version)
         if model is None:
             raise Problem(
@@ -124,131 +166,39 @@ def register_api(app: Flask, emu: Emulator) -> None:
                 "The specified version does not exist (or perhaps you don't have permission to use it?)",
                 title="Invalid version or not permitted",
             )
-        return create(model, body)
+        return create(model, body, _VERSION_KEYS)
 
     @app.get("/v1/predictions/<id>")
     def get_prediction(id: str) -> Response:
         record, model = emu.find(id)
-        root = request.url_root
-        return json_response(prediction_json(model, record, model.state(record, time.time(), root), root))
+        return json_response(emu.render(record, model, request.url_root, request.script_root))
 
     @app.post("/v1/predictions/<id>/cancel")
     def cancel_prediction(id: str) -> Response:
         record, model = emu.find(id)
-        root = request.url_root
         now = time.time()
-        if model.state(record, now, root).status not in TERMINAL:
+        if record.removed is None and model.state(record, now, "/").status not in TERMINAL:
             record = record.canceled(now)
             emu.predictions.save(record)
-        return json_response(prediction_json(model, record, model.state(record, now, root), root))
+        return json_response(emu.render(record, model, request.url_root, request.script_root, now))
 
     @app.get("/v1/predictions")
     def list_predictions() -> Response:
-        root = request.url_root
+        emu.expiry.maybe_sweep()
         now = time.time()
+        records = emu.predictions.all()
+        records.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        cursor = request.args.get("cursor")
+        if cursor:
+            records = _after_cursor(records, cursor)
+        page = records[:PAGE_SIZE]
         results = []
-        for record in emu.predictions.all()[:100]:
+        for record in page:
             model = model_for(record.model)
-            if model is not None:
-                results.append(prediction_json(model, record, model.state(record, now, root), root))
-        return json_response({"next": None, "previous": None, "results": results})
-
-    @app.get("/v1/models")
-    def list_models() -> Response:
-        results = [_model_json(m) for m in MODELS.values()]
-        return json_response({"next": None, "previous": None, "results": results})
-
-    @app.get("/v1/models/<owner>/<name>")
-    def get_model(owner: str, name: str) -> Response:
-        model = model_for(f"{owner}/{name}")
-        if model is None:
-            raise not_found()
-        return json_response(_model_json(model))
-
-    @app.get("/v1/models/<owner>/<name>/versions")
-    def list_versions(owner: str, name: str) -> Response:
-        model = model_for(f"{owner}/{name}")
-        if model is None:
-            raise not_found()
-        return json_response({"next": None, "previous": None, "results": [_version_json(model)]})
-
-    @app.get("/v1/models/<owner>/<name>/versions/<version_id>")
-    def get_version(owner: str, name: str, version_id: str) -> Response:
-        model = model_for(f"{owner}/{name}")
-        if model is None or version_id != model.version_id:
-            raise not_found()
-        return json_response(_version_json(model))
-
-    @app.get("/v1/webhooks/default/secret")
-    def webhook_secret() -> Response:
-        return json_response({"key": emu.secret()})
-
-    @app.get("/files/<id>/output.png")
-    def output_file(id: str) -> Response:
-        record, model = emu.find(id)
-        if not isinstance(model, ImageDemo):
-            raise not_found()
-        if model.state(record, time.time(), request.url_root).status != "succeeded":
-            raise not_found()
-        v = model.values(record)
-        png = render_image(v["prompt"], model.seed(v), v["width"], v["height"])
-        response = Response(png, mimetype="image/png")
-        response.headers["Cache-Control"] = "public, max-age=3600"
-        return response
-
-    @app.get("/stream/<id>")
-    def stream_prediction(id: str) -> Response:
-        record, model = emu.find(id)
-        if not model.streams:
-            raise not_found()
-        root = request.url_root
-        last_seen = parse_last_event_id(request.headers.get("Last-Event-ID"))
-
-        def observe() -> tuple[Any, float | None] | None:
-            current = emu.predictions.load(id)
-            if current is None:
-                return None
-            now = time.time()
-            return model.state(current, now, root), model.next_change(current, now)
-
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return Response(
-            stream(observe, record.created_at, last_seen), mimetype="text/event-stream", headers=headers
-        )
-
-
-def _version_json(model: DemoModel) -> dict[str, Any]:
-    output: dict[str, Any] = {"type": "array", "title": "Output"}
-    if model.streams:
-        output["items"] = {"type": "string"}
-        output["x-cog-array-type"] = "iterator"
-        output["x-cog-array-display"] = "concatenate"
-    else:
-        output["items"] = {"type": "string", "format": "uri"}
-    return {
-        "id": model.version_id,
-        "created_at": iso(_VERSION_CREATED),
-        "cog_version": "0.9.0",
-        "openapi_schema": {
-            "openapi": "3.0.2",
-            "info": {"title": "Cog", "version": "0.1.0"},
-            "components": {"schemas": {"Input": input_schema(model.inputs), "Output": output}},
-        },
-    }
-
-
-def _model_json(model: DemoModel) -> dict[str, Any]:
-    return {
-        "url": f"https://replicate.com/{model.ref}",
-        "owner": model.owner,
-        "name": model.name,
-        "description": model.description,
-        "visibility": "public",
-        "github_url": None,
-        "paper_url": None,
-        "license_url": None,
-        "run_count": 0,
-        "cover_image_url": None,
-        "default_example": None,
-        "latest_version": _version_json(model),
-    }
+            current = emu.expiry.apply(record, now)
+            if model is not None and current is not None:
+                results.append(emu.render(current, model, request.url_root, request.script_root, now))
+        following = None
+        if len(records) > PAGE_SIZE:
+            following = f"{request.url_root}v1/predictions?cursor={_cursor(page[-1])}"
+        return json_response({"next": following, "previous": None, "results": results})

@@ -42,15 +42,19 @@ class Fault:
         if self.status is None:
             return None
         headers = {}
+        extra: dict[str, Any] = {}
         if self.retry_after is not None:
             headers["Retry-After"] = _seconds_text(self.retry_after)
         if self.status == 429:
+            # Replicate's throttle answer: the header, an integer retry_after, and a sentence.
             wait = _seconds_text(self.retry_after if self.retry_after is not None else 1)
+            headers["Retry-After"] = wait
+            extra["retry_after"] = int(wait)
             unit = "second" if wait == "1" else "seconds"
             detail = f"Request was throttled. Expected available in {wait} {unit}."
         else:
             detail = f"Injected fault: HTTP {self.status}."
-        return Problem(self.status, detail, headers=headers)
+        return Problem(self.status, detail, headers=headers, extra=extra)
 
 
 def _seconds_text(value: float) -> str:

@@ -27,6 +27,12 @@ class InputSpec:
     default: int | float | str | None = None
     minimum: float | None = None
     maximum: float | None = None
+    choices: tuple[str, ...] | None = None  # an enum: Cog publishes it as its own schema
+    format: str | None = None  # "uri" for file inputs
+
+    @property
+    def title(self) -> str:
+        return self.name.replace("_", " ").title()
 
 
 def json_type(value: Any) -> str:
@@ -89,6 +95,10 @@ def resolve_input(specs: tuple[InputSpec, ...], raw: Any) -> dict[str, Any]:
             description = f"Invalid type. Expected: {spec.kind}, given: {json_type(raw[spec.name])}"
             bad.append(InvalidField("invalid_type", field, description))
             continue
+        if spec.choices is not None and value not in spec.choices:
+            allowed = ", ".join(f'"{c}"' for c in spec.choices)
+            bad.append(InvalidField("enum", field, f"{spec.name} must be one of the following: {allowed}"))
+            continue
         if isinstance(value, (int, float)):
             if spec.minimum is not None and value < spec.minimum:
                 description = f"Must be greater than or equal to {_number_text(spec.minimum)}"
@@ -104,16 +114,25 @@ def resolve_input(specs: tuple[InputSpec, ...], raw: Any) -> dict[str, Any]:
     return values
 
 
-def input_schema(specs: tuple[InputSpec, ...]) -> dict[str, Any]:
-    """The `Input` object schema as Cog publishes it in a version's openapi_schema."""
+def input_schema(specs: tuple[InputSpec, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `Input` schema as Cog publishes it, and the enum schemas it refers to by $ref."""
     properties: dict[str, Any] = {}
+    enums: dict[str, Any] = {}
     for order, spec in enumerate(specs):
-        prop: dict[str, Any] = {
-            "type": spec.kind,
-            "title": spec.name.replace("_", " ").title(),
-            "description": spec.description,
-            "x-order": order,
-        }
+        prop: dict[str, Any] = {"title": spec.title, "description": spec.description, "x-order": order}
+        if spec.choices is not None:
+            # Cog turns an enum into a component schema and points at it with allOf.
+            enums[spec.name] = {
+                "title": spec.name,
+                "description": "An enumeration.",
+                "enum": list(spec.choices),
+                "type": spec.kind,
+            }
+            prop["allOf"] = [{"$ref": f"#/components/schemas/{spec.name}"}]
+        else:
+            prop["type"] = spec.kind
+        if spec.format is not None:
+            prop["format"] = spec.format
         if spec.default is not None:
             prop["default"] = spec.default
         if spec.minimum is not None:
@@ -121,9 +140,8 @@ def input_schema(specs: tuple[InputSpec, ...]) -> dict[str, Any]:
         if spec.maximum is not None:
             prop["maximum"] = spec.maximum
         properties[spec.name] = prop
-    return {
-        "type": "object",
-        "title": "Input",
-        "required": [s.name for s in specs if s.required],
-        "properties": properties,
-    }
+    schema: dict[str, Any] = {"type": "object", "title": "Input", "properties": properties}
+    required = [s.name for s in specs if s.required]
+    if required:
+        schema["required"] = required
+    return schema, enums

@@ -59,6 +59,7 @@ class Problem(Exception):
     title: str | None = None
     invalid_fields: list[InvalidField] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # more top-level fields (e.g. retry_after)
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -68,6 +69,7 @@ class Problem(Exception):
         }
         if self.invalid_fields:
             out["invalid_fields"] = [f.as_json() for f in self.invalid_fields]
+        out.update(self.extra)
         return out
 
     def response(self) -> Response:

@@ -60,6 +60,10 @@ class Record:
     webhook: str | None = None
     webhook_events_filter: list[str] | None = None
     canceled_at: float | None = None
+    # Facts a model decided at create (e.g. what an uploaded image looked like).
+    extra: dict[str, Any] | None = None
+    # Set once the data is removed: the final status, times and error, frozen.
+    removed: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,6 +79,8 @@ class Record:
             webhook=data.get("webhook"),
             webhook_events_filter=data.get("webhook_events_filter"),
             canceled_at=None if data.get("canceled_at") is None else float(data["canceled_at"]),
+            extra=data.get("extra"),
+            removed=data.get("removed"),
         )
 
     def canceled(self, at: float) -> Record:
@@ -90,6 +96,10 @@ class PredictionStore:
 
     def _path(self, prediction_id: str) -> Path:
         return self.dir / f"{prediction_id}.json"
+
+    def delete(self, prediction_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(prediction_id).unlink()
 
     def save(self, record: Record) -> None:
         write_atomic(self._path(record.id), json.dumps(record.to_json()).encode())

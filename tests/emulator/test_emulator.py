@@ -78,6 +78,9 @@ def serve(app: Any, prefix: str = "") -> Served:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}{prefix}"
+    emulator = getattr(app, "extensions", {}).get("relay_emulator")
+    if emulator is not None and emulator.files_url is None:
+        emulator.files_url = base  # as `python -m relay.emulator` does with its own address
     transport = httpx.HTTPTransport()
     client = Client(api_token="test", base_url=base, transport=transport)
     return Served(base, server, client, httpx.Client(base_url=base, timeout=10), transport)
@@ -116,7 +119,7 @@ def test_image_prediction_moves_through_states_with_tqdm_logs_and_a_png(emu: Ser
     )
     assert created.status_code == 201
     body = created.json()
-    assert body["status"] == "starting" and body["logs"] is None and body["output"] is None
+    assert body["status"] == "starting" and body["logs"] == "" and body["output"] is None
     assert re.fullmatch(r"[a-z0-9]{26}", body["id"])
     assert body["urls"]["get"] == f"{emu.base}/v1/predictions/{body['id']}"
     assert "stream" not in body["urls"]
@@ -243,7 +246,7 @@ def test_cancel_while_starting(emu: Served) -> None:
         model="relay/image-demo", input={"prompt": "p", "boot_delay": 30}
     )
     canceled = emu.client.predictions.cancel(p.id)
-    assert canceled.status == "canceled" and canceled.started_at is None and canceled.logs is None
+    assert canceled.status == "canceled" and canceled.started_at is None and canceled.logs == ""
 
 
 # --- text model and its stream ------------------------------------------------
@@ -263,7 +266,7 @@ def test_text_tokens_stream_in_order_and_resume_after_last_event_id(emu: Served)
         model="relay/text-demo",
         input={"prompt": "tell me", "max_tokens": 12, "token_delay": 0.02, "boot_delay": 0},
     )
-    assert p.urls is not None and p.urls["stream"] == f"{emu.base}/stream/{p.id}"
+    assert p.urls is not None and p.urls["stream"].startswith(f"{emu.base}/v1/streams/{p.id}/")
     events = read_stream(emu, p.urls["stream"])
     final = emu.client.predictions.get(p.id)
     assert final.status == "succeeded" and final.output is not None and len(final.output) == 12
@@ -323,12 +326,18 @@ def test_idle_stream_ends_with_a_408_comment(emu: Served, monkeypatch: pytest.Mo
     assert lines[-2:] == [":408", ""] and not any(line.startswith("event:") for line in lines)
 
 
-def test_stream_needs_auth_and_a_streaming_model(emu: Served) -> None:
-    text = create_raw(emu, "relay/text-demo", {"prompt": "x", "boot_delay": 0}).json()
+def test_stream_is_a_capability_url_of_a_streaming_model(emu: Served) -> None:
+    text = create_raw(emu, "relay/text-demo", {"prompt": "x", "boot_delay": 0, "token_delay": 0}).json()
     image = create_raw(emu, "relay/image-demo", {"prompt": "x", "boot_delay": 0}).json()
-    assert httpx.get(text["urls"]["stream"]).status_code == 401
-    assert emu.http.get(f"/stream/{image['id']}", headers=AUTH).status_code == 404
-    assert emu.http.get("/stream/nothere", headers=AUTH).status_code == 404
+    # Readable with no Authorization at all, as the JS client reads Replicate's.
+    with httpx.stream("GET", text["urls"]["stream"], headers={"Accept": "text/event-stream"}) as answer:
+        assert answer.status_code == 200 and "event: done" in answer.read().decode()
+    tag = text["urls"]["stream"].rsplit("/", 1)[1]
+    assert "stream" not in image["urls"]
+    # The tag is bound to its prediction: another id, or a forged tag, is a 404.
+    assert httpx.get(f"{emu.base}/v1/streams/{image['id']}/{tag}").status_code == 404
+    assert httpx.get(f"{emu.base}/v1/streams/{text['id']}/{'0' * 32}").status_code == 404
+    assert httpx.get(f"{emu.base}/v1/streams/nothere/{tag}").status_code == 404
 
 
 # --- validation and errors ------------------------------------------------------
@@ -425,7 +434,7 @@ def test_list_predictions_and_models(emu: Served) -> None:
     assert page["next"] is None and [r["id"] for r in page["results"]] == ids[::-1]
     assert [p.id for p in emu.client.predictions.list().results] == ids[::-1]
     names = {m["name"] for m in emu.http.get("/v1/models", headers=AUTH).json()["results"]}
-    assert names == {"image-demo", "text-demo"}
+    assert names == {"image-demo", "text-demo", "audio-demo", "json-demo", "caption-demo"}
 
 
 # --- several processes, mounting ---------------------------------------------------
@@ -479,12 +488,14 @@ def test_mounted_under_a_prefix_builds_urls_from_the_script_name(state_dir: Path
         assert p.urls is not None and p.urls["get"] == f"{served.base}/v1/predictions/{p.id}"
         assert p.urls["cancel"] == f"{served.base}/v1/predictions/{p.id}/cancel"
         p = wait_for(finished(served, p.id))
-        assert p.output == [f"{served.base}/files/{p.id}/output.png"]
-        assert httpx.get(p.output[0]).content.startswith(b"\x89PNG")
+        # With no files_url, output files are root-relative paths from the mount point, never from Host.
+        assert p.output == [f"/emulator/files/{p.id}/output.png"]
+        origin = served.base.removesuffix("/emulator")
+        assert httpx.get(origin + p.output[0]).content.startswith(b"\x89PNG")
         t = served.client.models.predictions.create(
             model="relay/text-demo", input={"prompt": "p", "boot_delay": 0, "token_delay": 0}
         )
-        assert t.urls is not None and t.urls["stream"] == f"{served.base}/stream/{t.id}"
+        assert t.urls is not None and t.urls["stream"].startswith(f"{served.base}/v1/streams/{t.id}/")
         assert [e[0] for e in read_stream(served, t.urls["stream"])][-1] == "done"
     finally:
         served.close()

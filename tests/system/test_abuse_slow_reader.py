@@ -25,7 +25,8 @@ import psutil
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from testbed import RelayServer, free_port, wait_until
+from relay.emulator import token_from_secret
+from testbed import TEST_SECRET, RelayServer, free_port, wait_until
 
 EVENTS = 10_000
 PADDING = "x" * 1000  # every snapshot carries ~1.1 KB of logs: 10,000 of them are ~11 MB
@@ -39,7 +40,7 @@ def hooked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RelayServ
     server = RelayServer({"RELAY_PUBLIC_URL": f"http://127.0.0.1:{port}", "RELAY_LOG_LEVEL": "WARNING"},
                          tmp_path_factory.mktemp("slow"), port=port).start()
     secret = httpx.get(f"{server.url}/emulator/v1/webhooks/default/secret",
-                       headers={"Authorization": "Bearer test"}).json()["key"]
+                       headers={"Authorization": f"Bearer {token_from_secret(TEST_SECRET)}"}).json()["key"]
     yield server, secret
     server.stop(signal.SIGINT)
 

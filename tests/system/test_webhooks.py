@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
-from testbed import RelayServer, free_port
+from relay.emulator import token_from_secret
+from testbed import TEST_SECRET, RelayServer, free_port
 from testbed.sse import follow, iter_events, snapshots
 
 PATH = "/api/webhooks/replicate"
@@ -41,7 +42,7 @@ def hooked(tmp_path_factory: pytest.TempPathFactory) -> Any:
     # Relay fetches the secret itself from the (emulated) API; the tests sign with the same one.
     global SECRET
     SECRET = httpx.get(f"{server.url}/emulator/v1/webhooks/default/secret",
-                       headers={"Authorization": "Bearer test"}).json()["key"]
+                       headers={"Authorization": f"Bearer {token_from_secret(TEST_SECRET)}"}).json()["key"]
     yield server
     server.stop()
 

@@ -6,7 +6,8 @@ from relay.config import AllowedModel, ConfigError, Settings
 def test_defaults_use_the_emulator_and_its_models() -> None:
     settings = Settings.from_env({})
     assert settings.uses_emulator
-    assert [m.name for m in settings.allowed_models] == ["relay/image-demo", "relay/text-demo"]
+    assert [m.name for m in settings.allowed_models] == [
+        "relay/image-demo", "relay/text-demo", "relay/audio-demo", "relay/json-demo", "relay/caption-demo"]
     assert settings.poll_interval == 1.0 and settings.heartbeat_interval == 15.0
 
 
