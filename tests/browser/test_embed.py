@@ -196,7 +196,9 @@ def test_a_widget_on_another_origin_runs_a_prediction_and_reports_it(
     prompt = "a harbour at night, <b>ink</b> & \"rain\""
     allowed_host.pages["/run.html"] = host_page(embed_site.url, mount={
         "src": embed_site.url, "model": IMAGE, "prompt": prompt, "autostart": True, "theme": "light",
-        "editable": ["prompt"], "input": run_input()})
+        # Two seconds of steps: polls every 0.2 s see several of them, however the machine is loaded
+        # (0.6 s once gave only [66.7, 100]).
+        "editable": ["prompt"], "input": run_input(steps=20, step_delay=0.1)})
     page = new_page()
     page.goto(allowed_host.url + "/run.html")
 
