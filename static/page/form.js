@@ -243,7 +243,8 @@ function markField(wrapper, input, message, keepFocus) {
 
 /** Show the server's invalid_input on its field: aria-invalid, the message tied to it, focus there. */
 export function markInvalid(container, field, message) {
-  var input = container.querySelector("#" + fieldId(field));
+  var input = container.querySelector("#" + fieldId(field))
+    || container.querySelector('[name="' + String(field).replace(/["\\]/g, "") + '"]');
   if (!input) return false;
   var wrapper = input.closest(".field") || input.parentNode;
   var details = input.closest("details");
