@@ -163,7 +163,9 @@ function buildField(doc, spec, onUpload) {
 
 /**
  * Draw the model's editable inputs into `container` (emptied first). `options.skip`
- * lists names drawn elsewhere; `options.onUpload(file)` returns a promise of a URL.
+ * lists names drawn elsewhere; `options.onUpload(file)` returns a promise of a URL;
+ * `options.fold: false` keeps optional inputs in view (the widget shows only the
+ * inputs its host chose).
  */
 export function renderFields(container, model, options) {
   var doc = container.ownerDocument;
@@ -175,7 +177,7 @@ export function renderFields(container, model, options) {
   fieldSpecs(model).forEach(function (spec) {
     if (skip.has(spec.name)) return;
     var field = buildField(doc, spec, onUpload);
-    if (!spec.optional) {
+    if (!spec.optional || opts.fold === false) {
       container.appendChild(field);
       return;
     }

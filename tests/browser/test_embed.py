@@ -495,8 +495,8 @@ def _sized(page: Page, frame: Frame) -> bool:
 def test_query_parameters_are_read_strictly_and_every_problem_is_named() -> None:
     from relay.config import EMULATOR_MODELS
     from relay.embed import parse_embed_query
-    from relay.emulator.api import _model_json
     from relay.emulator.models import MODELS
+    from relay.emulator.routes import _model_json
     from relay.model_schema import describe, schema_from_model_json
 
     def schema(name: str) -> Any:
