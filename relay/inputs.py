@@ -97,10 +97,26 @@ def apply_pins(entry: AllowedModel, schema: ModelSchema, visitor: dict[str, Any]
 
 
 @lru_cache(maxsize=64)
-def _validator(schema_json: str) -> Draft202012Validator:
+def _compiled(schema_json: str) -> Draft202012Validator:
     checker = FormatChecker(formats=())
     checker.checks("uri")(is_input_url)
     return Draft202012Validator(json.loads(schema_json), format_checker=checker)
+
+
+_BY_VERSION: dict[tuple[str, str], Draft202012Validator] = {}
+
+
+def _validator(schema: ModelSchema) -> Draft202012Validator:
+    """One validator per model version (a version's schema never changes), else per schema text."""
+    key = (schema.name, schema.version) if schema.version else None
+    if key is not None and key in _BY_VERSION:
+        return _BY_VERSION[key]
+    validator = _compiled(json.dumps(_checkable(schema.input), sort_keys=True))
+    if key is not None:
+        if len(_BY_VERSION) > 256:
+            _BY_VERSION.clear()
+        _BY_VERSION[key] = validator
+    return validator
 
 
 def _checkable(input_schema: dict[str, Any]) -> dict[str, Any]:
@@ -167,7 +183,7 @@ def validate_input(schema: ModelSchema, value: dict[str, Any]) -> dict[str, Any]
     if not schema.known:
         return value
     properties = dict(ordered_properties(schema.input))
-    validator = _validator(json.dumps(_checkable(schema.input), sort_keys=True))
+    validator = _validator(schema)
     order = {name: i for i, name in enumerate(properties)}
     errors = list(validator.iter_errors(value))
     if errors:
