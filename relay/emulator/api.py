@@ -71,7 +71,7 @@ def _webhook_fields(body: dict[str, Any]) -> tuple[str | None, list[str] | None,
 
 def _unknown_keys(body: dict[str, Any], allowed: frozenset[str]) -> list[InvalidField]:
     return [
-        InvalidField("additional_property_not_allowed", "(root)", f"Additional property {key} is not allowed")
+        InvalidField("additional_property_not_allowed", "", f"Additional property {key} is not allowed")
         for key in sorted(body) if key not in allowed
     ]
 
@@ -101,9 +101,8 @@ def _after_cursor(records: list[Record], cursor: str) -> list[Record]:
 
 def register_api(app: Flask, emu: Emulator) -> None:
     def create(model: DemoModel, body: dict[str, Any], allowed: frozenset[str]) -> Response:
-        bad = _unknown_keys(body, allowed)
-        if "input" not in body:
-            bad.append(InvalidField("required", "input", "input is required"))
+        bad = [] if "input" in body else [InvalidField("required", "", "input is required")]
+        bad += _unknown_keys(body, allowed)
         webhook, events, webhook_bad = _webhook_fields(body)
         bad += webhook_bad
         if bad:
@@ -158,7 +157,7 @@ def register_api(app: Flask, emu: Emulator) -> None:
         version = body.get("version")
         if not isinstance(version, str) or not version:
             bad = _unknown_keys(body, _VERSION_KEYS)
-            raise validation_failed([*bad, InvalidField("required", "version", "version is required")])
+            raise validation_failed([InvalidField("required", "", "version is required"), *bad])
         model = model_for_version(version)
         if model is None:
             raise Problem(

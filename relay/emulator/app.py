@@ -63,7 +63,9 @@ def create_app(state_dir: str | os.PathLike[str], *, faults_enabled: bool = Fals
         capability = path.startswith("/v1/streams/")
         if faults_enabled:
             pid = (request.view_args or {}).get("id")
-            counted = pid if is_api and isinstance(pid, str) and valid_id(pid) else None
+            # Only calls on a prediction count for it (not stream reads, not uploads).
+            on_prediction = path.startswith("/v1/predictions/")
+            counted = pid if on_prediction and isinstance(pid, str) and valid_id(pid) else None
             emu.stats.record(request.method, _route_key(), counted)
             fault = None if capability else emu.faults.take(request.method, path)
             if fault is not None:

@@ -52,18 +52,20 @@ class Expiry:
                 return None
             return record
         model = model_for(record.model)
-        if model is None:
+        if model is None or now < record.created_at + self.data_ttl:
+            return record  # the cheap test first: no prediction ends before it is created
+        # The phase is arithmetic; the full state (logs, output) is only built once, to freeze it.
+        phase = model.timeline(record).phase(now, record.canceled_at)
+        if phase.status not in TERMINAL or phase.completed_at is None:
             return record
-        state = model.state(record, now, "/")
-        if state.status not in TERMINAL or state.completed_at is None:
+        if now < phase.completed_at + self.data_ttl:
             return record
-        if now < state.completed_at + self.data_ttl:
-            return record
+        error = model.state(record, now, "/").error if phase.status == "failed" else None
         tombstone: dict[str, Any] = {
-            "status": state.status,
-            "started_at": state.started_at,
-            "completed_at": state.completed_at,
-            "error": state.error,
+            "status": phase.status,
+            "started_at": phase.started_at,
+            "completed_at": phase.completed_at,
+            "error": error,
         }
         removed = replace(record, input={}, extra=None, removed=tombstone)
         self.predictions.save(removed)

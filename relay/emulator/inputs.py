@@ -128,7 +128,9 @@ def input_schema(specs: tuple[InputSpec, ...]) -> tuple[dict[str, Any], dict[str
                 "enum": list(spec.choices),
                 "type": spec.kind,
             }
-            prop["allOf"] = [{"$ref": f"#/components/schemas/{spec.name}"}]
+            # Like Cog, the property then carries no type or title of its own.
+            prop = {"allOf": [{"$ref": f"#/components/schemas/{spec.name}"}], "description": spec.description,
+                    "x-order": order}
         else:
             prop["type"] = spec.kind
         if spec.format is not None:

@@ -84,6 +84,10 @@ def not_found() -> Problem:
 
 
 def validation_failed(fields: list[InvalidField]) -> Problem:
-    """Replicate lists each bad field as a `- field: description` line in `detail`."""
-    detail = "".join(f"- {f.field}: {f.description}\n" for f in fields)
+    """Replicate lists each bad field as a `- field: description` line in `detail`.
+
+    Problems with the body itself (a missing `version`, an unknown key) have an
+    empty `field` and their line is just `- description`.
+    """
+    detail = "".join(f"- {f.field}: {f.description}\n" if f.field else f"- {f.description}\n" for f in fields)
     return Problem(422, detail, title="Input validation failed", invalid_fields=fields)

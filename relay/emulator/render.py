@@ -60,5 +60,6 @@ def prediction_json(model: DemoModel, record: Record, state: State, api_root: st
         "urls": urls,
         "metrics": metrics,
         "webhook": record.webhook,
+        "webhook_completed": None,  # the legacy field, still in Replicate's answers
         "webhook_events_filter": record.webhook_events_filter,
     }

@@ -42,7 +42,12 @@ def _model_json(model: DemoModel) -> dict[str, Any]:
             "input": dict(model.default_example),
             "status": "succeeded",
             "source": "web",
+            "error": None,
+            "logs": "",
+            "metrics": {"predict_time": 1.0, "total_time": 1.0},
             "created_at": iso(_VERSION_CREATED),
+            "started_at": iso(_VERSION_CREATED),
+            "completed_at": iso(_VERSION_CREATED + 1),
             "urls": {"get": f"https://api.replicate.com/v1/predictions/example{model.version_id[:18]}"},
         }
     return {
@@ -56,6 +61,7 @@ def _model_json(model: DemoModel) -> dict[str, Any]:
         "license_url": None,
         "run_count": 0,
         "cover_image_url": None,
+        "created_at": iso(_VERSION_CREATED),
         "default_example": example,
         "latest_version": _version_json(model),
     }

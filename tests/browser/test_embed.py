@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 import pytest
@@ -206,7 +206,8 @@ def test_a_widget_on_another_origin_runs_a_prediction_and_reports_it(
     snapshot = done["detail"]
     assert snapshot["status"] == "succeeded"
     assert isinstance(snapshot["output"], list) and len(snapshot["output"]) == 1
-    output_url = snapshot["output"][0]
+    # The embedded emulator's images are paths on Relay's origin (RELAY_PUBLIC_URL makes them absolute).
+    output_url = urljoin(embed_site.url + "/", snapshot["output"][0])
     image = httpx.get(output_url, timeout=10)
     assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
 
@@ -229,7 +230,7 @@ def test_a_widget_on_another_origin_runs_a_prediction_and_reports_it(
     expect(card.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
     expect(card.get_by_role("button", name="Cancel")).to_be_hidden()
     picture = card.get_by_role("img", name=f"Generated image for: {prompt}")
-    expect(picture).to_have_attribute("src", output_url)
+    expect(picture).to_have_attribute("src", snapshot["output"][0])
     assert page.problems.errors == []
 
 

@@ -41,7 +41,7 @@ def test_image_prediction_streams_progress_to_success(api: httpx.Client) -> None
     percents = [s["progress"]["percent"] for s in snapshots(events) if s["progress"]]
     assert percents == sorted(percents) and percents[-1] == 100.0 and len(set(percents)) > 2
     assert events[-1].kind == "done" and events[-1].data == {"id": created["id"], "status": "succeeded"}
-    image = httpx.get(snapshots(events)[-1]["output"][0], timeout=10)
+    image = api.get(snapshots(events)[-1]["output"][0], timeout=10)  # a same-origin path (never from Host)
     assert image.status_code == 200 and image.content.startswith(b"\x89PNG\r\n\x1a\n")
 
 
@@ -248,7 +248,9 @@ def test_worker_shutdown_ends_streams_promptly(start_server: Any) -> None:
 
 def test_models_and_health(api: httpx.Client) -> None:
     models = api.get("/api/models").json()["models"]
-    assert {m["name"]: m["kind"] for m in models} == {"relay/image-demo": "image", "relay/text-demo": "text"}
+    kinds = {m["name"]: m["kind"] for m in models}
+    assert set(kinds) == {f"relay/{n}-demo" for n in ("image", "text", "audio", "json", "caption")}
+    assert kinds["relay/image-demo"] == "image" and kinds["relay/text-demo"] == "text"
     health = api.get("/healthz").json()
     assert health["backend"] == "emulator" and health["hub"]["kind"] == "memory"
     wait_until(lambda: api.get("/healthz").json()["upstream"]["state"] == "ok")
