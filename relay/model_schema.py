@@ -10,6 +10,7 @@ what to show from the Output schema and the default example's file type, and
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -178,16 +179,31 @@ def _file_kind(example_output: Any) -> Kind:
     return "file"
 
 
-def output_kind(output: dict[str, Any], example_output: Any) -> Kind:
-    """What the output is, for showing it: from the Output schema, files by the example's type."""
+def _described_kind(description: str) -> Kind:
+    """For a file output without an example to look at: what the model says it makes."""
+    text = description.lower()
+    made = re.search(r"\bto[- ](image|video|audio|speech|music|sound)\b", text)
+    word = made.group(1) if made else next(
+        (w for w in ("video", "audio", "image") if re.search(rf"\b{w}s?\b", text)), None)
+    if word in ("audio", "speech", "music", "sound"):
+        return "audio"
+    return "video" if word == "video" else "image" if word == "image" else "file"
+
+
+def output_kind(output: dict[str, Any], example_output: Any, description: str = "") -> Kind:
+    """What the output is, for showing it: from the Output schema, files by the example's type
+    (or, when the default example shows no output, by what the model's description says it makes)."""
     kind = output.get("type")
+    files = (kind == "array" and _as_dict(output.get("items")).get("format") == "uri") or \
+        (kind == "string" and output.get("format") == "uri")
+    if files:
+        found = _file_kind(example_output)
+        return _described_kind(description) if found == "file" and _first_url(example_output) is None else found
     if kind == "array":
         items = _as_dict(output.get("items"))
-        if items.get("type") == "string":
-            return _file_kind(example_output) if items.get("format") == "uri" else "text"
-        return "json"
+        return "text" if items.get("type") == "string" else "json"
     if kind == "string":
-        return _file_kind(example_output) if output.get("format") == "uri" else "text"
+        return "text"
     if kind in ("object", None) and output:
         return "json"
     if kind in ("integer", "number", "boolean"):
@@ -235,7 +251,7 @@ def describe(entry: AllowedModel, schema: ModelSchema) -> ModelInfo:
         name=entry.name,
         title=readable(entry.name),
         description=schema.description or "",
-        kind=output_kind(schema.output, schema.example_output),
+        kind=output_kind(schema.output, schema.example_output, schema.description or ""),
         inputs=schema.input,
         output=schema.output,
         default_input=default_input,

@@ -68,6 +68,19 @@ def test_kind_from_output_schema_and_example_file_type(output: dict[str, Any], e
     assert output_kind(output, example) == kind
 
 
+@pytest.mark.parametrize(("description", "kind"), [
+    ("Emulated text-to-image model: tqdm progress in logs, one PNG per output.", "image"),
+    ("Emulated text-to-audio model: progress in logs, one short WAV file.", "audio"),
+    ("Turn an image into a short video (image-to-video)", "video"),
+    ("Text to speech in many voices", "audio"),
+    ("Makes 3D meshes", "file"),
+])
+def test_without_an_example_output_the_description_tells_the_file_type(description: str, kind: str) -> None:
+    files = {"type": "array", "items": {"type": "string", "format": "uri"}}
+    assert output_kind(files, None, description) == kind
+    assert output_kind(files, ["https://x/a.mp4"], description) == "video"  # an example wins
+
+
 def test_describe_lists_inputs_output_defaults_and_what_visitors_may_edit() -> None:
     info = describe(AllowedModel.parse("stability-ai/sdxl"), recorded("stability-ai__sdxl")).as_dict()
     assert set(info) == {"name", "title", "description", "kind", "inputs", "output", "default_input", "editable"}
