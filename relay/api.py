@@ -76,8 +76,7 @@ def _finite(text: str) -> float:
 def create_prediction() -> tuple[Response, int]:
     service = _service()
     try:
-        create = parse_create_request(_json_body(), service.settings.allowed_models)
-        answer = service.create(create)
+        answer = service.guard.create(lambda: parse_create_request(_json_body(), service.settings.allowed_models))
     except RelayError as error:
         service.metrics.creates.labels(error.code).inc()
         raise
@@ -183,6 +182,7 @@ def replicate_webhook() -> Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
+    _service().guard.refresh_gauges()
     return Response(_service().metrics.render(), content_type=METRICS_CONTENT_TYPE)
 
 
@@ -205,6 +205,7 @@ def health() -> tuple[Response, int]:
         "upstream": {"state": "degraded" if degraded_since else "ok", "since": since},
         "streams": service.hub.open_streams(),
         "watchers": service.watchers.running(),
+        "guard": service.guard.status(),
     }
     return jsonify(payload), 200 if hub_ok else 503
 

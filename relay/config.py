@@ -10,13 +10,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["EMULATOR_MODELS", "PUBLIC_MODELS", "AllowedModel", "ConfigError", "Settings"]
+__all__ = ["EMULATOR_MODELS", "PUBLIC_MODELS", "AllowedModel", "ConfigError", "Rate", "Settings"]
 
 _MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}/[a-z0-9][a-z0-9._-]{0,99}$", re.IGNORECASE)
 _VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
 _RATE_LIMIT = re.compile(
     r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day|month|year)s?\s*$", re.IGNORECASE
 )
+_SPEND_RATE = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*(?:/|per)\s*(\d+\s*)?(second|minute|hour|day|week)s?\s*$", re.IGNORECASE
+)
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+_DURATION = re.compile(r"^(\d+(\.\d+)?(ms|s|m|h))+$|^\d+$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -39,6 +44,19 @@ class AllowedModel:
         if version and not _VERSION_ID.match(version):
             raise ValueError(f"{text!r} has a version that is not 64 hex digits")
         return cls(name=name.lower(), version=version or None)
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """An amount per period (RELAY_BUDGET and friends), counted in fixed windows aligned to the period."""
+
+    limit: float
+    period: float  # seconds
+
+    def window(self, now: float) -> tuple[int, float]:
+        """This window's start (unix seconds) and the seconds until it ends."""
+        start = int(now // self.period * self.period)
+        return start, start + self.period - now
 
 
 EMULATOR_MODELS = (AllowedModel("relay/image-demo"), AllowedModel("relay/text-demo"))
@@ -78,6 +96,14 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     max_streams_per_client: int = 50
     max_watch_per_stream: int = 32
+    # The spend guard (relay/guard/, SPEC §6.4)
+    budget: Rate | None = None
+    budget_seconds: Rate | None = None
+    quota: Rate | None = None
+    max_running: int | None = None
+    orphan_timeout: float | None = None
+    deadline: str | None = None
+    grant_secret: str | None = None
 
     @property
     def uses_emulator(self) -> bool:
@@ -123,6 +149,13 @@ class Settings:
             max_streams_per_client=int(
                 reader.number("RELAY_MAX_STREAMS_PER_CLIENT", 50, low=1, high=100_000, whole=True)
             ),
+            budget=reader.spend_rate("RELAY_BUDGET"),
+            budget_seconds=reader.spend_rate("RELAY_BUDGET_SECONDS"),
+            quota=reader.spend_rate("RELAY_QUOTA"),
+            max_running=reader.optional_whole("RELAY_MAX_RUNNING", low=1, high=100_000),
+            orphan_timeout=reader.optional_number("RELAY_ORPHAN_TIMEOUT", low=0.5, high=7 * 86400),
+            deadline=reader.duration("RELAY_DEADLINE"),
+            grant_secret=reader.text("RELAY_GRANT_SECRET"),
         )
         reader.raise_if_any()
         return settings
@@ -173,6 +206,34 @@ class _Reader:
             self._problems.append(f"{name}={raw!r}: must be between {low:g} and {high:g}")
             return default
         return value
+
+    def spend_rate(self, name: str) -> Rate | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        match = _SPEND_RATE.match(raw)
+        if match is None or float(match.group(1)) <= 0:
+            self._problems.append(f"{name}={raw!r}: expected an amount per period, such as 500/day or 50/hour")
+            return None
+        count = int(match.group(2)) if match.group(2) else 1
+        if count < 1:
+            self._problems.append(f"{name}={raw!r}: the period must be at least 1")
+            return None
+        return Rate(float(match.group(1)), float(count * _PERIODS[match.group(3).lower()]))
+
+    def optional_whole(self, name: str, *, low: float, high: float) -> int | None:
+        return int(self.number(name, 0, low=low, high=high, whole=True)) or None \
+            if self.text(name) is not None else None
+
+    def optional_number(self, name: str, *, low: float, high: float) -> float | None:
+        return self.number(name, 0, low=low, high=high) or None if self.text(name) is not None else None
+
+    def duration(self, name: str) -> str | None:
+        raw = self.text(name)
+        if raw is not None and not _DURATION.match(raw):
+            self._problems.append(f"{name}={raw!r}: expected a duration such as 30s, 5m or 1h30m")
+            return None
+        return raw
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         raw = self.text(name)

@@ -13,7 +13,8 @@ import redis
 from .config import Settings
 from .coordination import Coordination, LocalCoordination, RedisCoordination
 from .errors import InvalidRequest, NotFound, UpstreamError, UpstreamUnavailable
-from .feed import Applied, Feed
+from .feed import Applied
+from .guard import Guard, GuardedFeed, GuardedWatchers
 from .hub import MemoryHub, Replay
 from .memory import malloc_trimmer
 from .metrics import Metrics
@@ -23,7 +24,7 @@ from .token_stream import TokenStreams
 from .tokens import TokenSigner
 from .upstream import Upstream
 from .validation import CreateRequest
-from .watcher import PollPolicy, Watchers
+from .watcher import PollPolicy
 from .webhooks import SeenIds, WebhookReceiver
 
 __all__ = ["RelayService"]
@@ -54,9 +55,9 @@ class RelayService:
         webhooks_on = settings.public_url is not None
         self.token_streams = TokenStreams(self.hub, upstream.http_client,
                                           on_end=lambda pid: self.watchers.poke(pid), coordination=coordination)
-        self.feed = Feed(self.hub, on_stream_url=self.token_streams.ensure,
+        self.feed = GuardedFeed(self.hub, on_stream_url=self.token_streams.ensure,
                          on_finished=lambda _pid, status: self.metrics.predictions_finished.labels(status).inc())
-        self.watchers = Watchers(self.hub, self.feed, upstream, PollPolicy(base=settings.poll_interval),
+        self.watchers = GuardedWatchers(self.hub, self.feed, upstream, PollPolicy(base=settings.poll_interval),
                                  idle_timeout=settings.watcher_idle_timeout,
                                  reconcile_interval=settings.webhook_reconcile if webhooks_on else None,
                                  coordination=coordination, metrics=self.metrics)
@@ -65,6 +66,7 @@ class RelayService:
         self.limits = StreamLimits(heartbeat=settings.heartbeat_interval, max_age=settings.stream_max_age)
         self._housekeeper: threading.Thread | None = None
         self.started = time.time()
+        self.guard = Guard(self, redis_client)  # the spend guard: budgets, queue, orphans (relay/guard/)
 
     @property
     def backend(self) -> str:
@@ -101,6 +103,9 @@ class RelayService:
         }
 
     def cancel(self, prediction_id: str) -> dict[str, Any]:
+        queued = self.guard.cancel(prediction_id)  # Relay's own ids (the admission queue)
+        if queued is not None:
+            return queued
         prediction = self.upstream.cancel(prediction_id)
         self.feed.apply(prediction)
         self.watchers.poke(prediction_id)
@@ -147,6 +152,7 @@ class RelayService:
             return None
         for pid, replay in zip(prediction_ids, replays, strict=True):
             if not replay.finished:
+                self.guard.opened(pid)
                 # An unwatched prediction is polled slowly; its first subscriber wants news now.
                 first = self.hub.subscriber_count(pid) == 0
                 self.watchers.ensure(pid)
@@ -186,6 +192,7 @@ class RelayService:
         """End every stream and watcher now: clients resume on another worker."""
         log.info("shutting down: ending %d streams", self.hub.open_streams())
         self.watchers.close()
+        self.guard.close()
         self.token_streams.closing = True
         self.hub.close()
         self.upstream.close()
