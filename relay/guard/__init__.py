@@ -27,6 +27,7 @@ import redis
 from flask import request
 from prometheus_client import Gauge
 
+from ..coordination import HubUnavailable
 from ..errors import RelayError
 from ..validation import CreateRequest
 from ..visitors import current_visitor
@@ -77,7 +78,8 @@ class Guard:
         self.budgets = Budgets(self.store, settings.budget, settings.budget_seconds, settings.quota)
         self.idempotency = Idempotency(self.store)
         self.admission = Admission(self.store, _Host(service), settings.max_running)
-        self.orphans = Orphans(self.store, service.hub, settings.orphan_timeout, cancel=self._cancel_orphan)
+        self.orphans = Orphans(self.store, service.hub, settings.orphan_timeout, cancel=self._cancel_orphan,
+                               follow=settings.max_running is not None or settings.budget_seconds is not None)
         for part in (service.feed, service.watchers):
             if isinstance(part, (GuardedFeed, GuardedWatchers)):
                 part.guard = self
@@ -93,6 +95,13 @@ class Guard:
     # -- create --------------------------------------------------------------------------
     def create(self, parse: Callable[[], CreateRequest]) -> dict[str, Any]:
         """The create answer (see the module docstring); RelayError for every refusal."""
+        try:
+            return self._guarded(parse)
+        except (redis.RedisError, OSError):
+            raise HubUnavailable("Relay's shared state (Redis) is not answering; retry in a moment.",
+                                 retry_after=2) from None
+
+    def _guarded(self, parse: Callable[[], CreateRequest]) -> dict[str, Any]:
         grant = read_grant(dict(request.headers), self.grant_secret) if self.grant_secret else None
         visitor = current_visitor()
         key = Idempotency.check_key(request.headers.get("Idempotency-Key"))
@@ -152,7 +161,7 @@ class Guard:
     def opened(self, prediction_id: str) -> None:
         """A stream of this id opened (orphans count from its last viewer, never before the first)."""
         self.orphans.opened(prediction_id)
-        if self.orphans.timeout is not None or prediction_id.startswith(PREFIX):
+        if self.orphans.following or prediction_id.startswith(PREFIX):
             self.start()
 
     def observe(self, prediction: Mapping[str, Any], terminal: bool) -> None:
@@ -172,7 +181,7 @@ class Guard:
 
     # -- the ticker --------------------------------------------------------------------------
     def start(self) -> None:
-        if self.admission.cap is None and self.orphans.timeout is None:
+        if not self.orphans.following:
             return
         with self._lock:
             if self._ticker is None:
@@ -185,6 +194,7 @@ class Guard:
                 self.orphans.refresh()
                 if self.admission.lead(LEASE):
                     self.admission.tick()
+                    self.orphans.follow_all(self.service.watchers.ensure)
                     self.orphans.sweep()
             except (redis.RedisError, OSError, RelayError) as error:
                 log.warning("spend guard round failed: %s", error)

@@ -94,9 +94,11 @@ class Admission:
         job = {"model": request.target.model, "version": request.target.version, "input": request.input,
                "created_at": created, "spend": spend}
         self.store.put(f"job:{rid}", json.dumps(job), DAY)
+        # Published before it joins the queue, so no later state can precede it; the
+        # admitter corrects the position within a tick if others joined meanwhile.
+        guess = len(self.store.queued(QUEUE)) + 1
+        self.host.hub.publish(rid, "snapshot", queued_snapshot(rid, created, guess))
         position = self.store.enqueue(QUEUE, rid)
-        self.host.hub.publish(rid, "snapshot", queued_snapshot(rid, created, position))
-        self._published[rid] = position
         return rid, position
 
     # -- ids -----------------------------------------------------------------------------
@@ -140,6 +142,10 @@ class Admission:
         return {**answer, "id": client_id}
 
     def _end_queued(self, rid: str, status: str, error: str | None) -> None:
+        """End a prediction that never ran upstream; what it counted against caps is given back."""
+        raw = self.store.get(f"job:{rid}")
+        if raw is not None and self.store.delete(f"job:{rid}", only_if=raw):
+            self.store.give_back(list(json.loads(raw).get("spend") or []))
         held = self.host.hub.latest(rid) or {}
         snapshot = {**queued_snapshot(rid, held.get("created_at"), None), "status": status, "error": error,
                     "completed_at": _now_iso()}

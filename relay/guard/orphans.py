@@ -1,7 +1,10 @@
 """RELAY_ORPHAN_TIMEOUT: cancel what nobody watches any more, counting every worker's viewers.
 
-For each unfinished prediction (the admission table's running rows, the queue,
-and the predictions created here), every process notes in the store, each tick,
+The table of unfinished predictions kept here (whenever the queue, the compute
+budget or the orphan timeout is on) is also what the admitter follows to their
+end, watched or not, so that their ends free queue slots and count their seconds.
+
+For each unfinished prediction, every process notes in the store, each tick,
 `seen:<id>` = now while it has at least one subscriber for that id (the keys
 expire, so a dead worker stops counting). Opening a stream marks the id as seen
 too, so a stream shorter than a tick still counts as opened. The admitter then
@@ -25,23 +28,25 @@ __all__ = ["Orphans"]
 
 log = logging.getLogger(__name__)
 
-TRACKED = "unfinished"  # table: client id -> upstream id ("" while queued)
+TRACKED = "unfinished"  # table: the client ids (Relay's or Replicate's) of unfinished predictions
 
 
 class Orphans:
     def __init__(self, store: Store, hub: MemoryHub, timeout: float | None,
-                 cancel: Callable[[str], None]) -> None:
+                 cancel: Callable[[str], None], follow: bool) -> None:
         self._store = store
         self._hub = hub
         self.timeout = timeout
         self._cancel = cancel
+        # Keep the list of unfinished predictions (also for the queue's slots and compute seconds).
+        self.following = follow or timeout is not None
 
     def track(self, client_id: str) -> None:
-        if self.timeout is not None:
+        if self.following:
             self._store.table_set(TRACKED, client_id, "1")
 
     def untrack(self, client_id: str) -> None:
-        if self.timeout is not None:
+        if self.following:
             self._store.table_pop(TRACKED, client_id)
 
     def opened(self, client_id: str) -> None:
@@ -53,7 +58,15 @@ class Orphans:
         self._store.put(f"seen:{client_id}", repr(now), self.timeout + 3600)
 
     def tracked(self) -> Iterable[str]:
-        return self._store.table_all(TRACKED).keys() if self.timeout is not None else ()
+        return self._store.table_all(TRACKED).keys() if self.following else ()
+
+    def follow_all(self, ensure: Callable[[str], None]) -> None:
+        """The admitter: keep a watcher on every unfinished prediction, watched or not, to its end."""
+        for client_id in list(self.tracked()):
+            if self._hub.is_done(client_id):
+                self.untrack(client_id)
+            else:
+                ensure(client_id)
 
     def refresh(self) -> None:
         """Every process: note the ids its subscribers follow right now."""

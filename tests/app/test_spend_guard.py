@@ -230,3 +230,32 @@ def test_the_deadline_reaches_replicate_as_cancel_after(make_app: Any, emulator:
     finally:
         recorder.shutdown()
     assert [headers.get("Cancel-After") for headers in recorder.creates] == ["5m", None]
+
+
+# -- the queue in one process ----------------------------------------------------------------
+def test_a_queued_prediction_streams_its_place_and_a_cancel_gives_its_budget_back(
+        make_app: Any, emulator: StandaloneEmulator) -> None:
+    app = make_app(RELAY_MAX_RUNNING="1", RELAY_BUDGET="2/hour")
+    client = app.test_client()
+    running = create(client, **LONG)
+    queued = create(client)
+    assert running.json["status"] == "starting"
+    assert (queued.json["status"], queued.json["queue"], queued.json["id"][:3]) == ("queued", {"position": 1}, "rq-")
+    before = emulator.creates()
+    stream = client.get(queued.json["stream_url"], buffered=False)
+    chunks = iter(stream.response)
+    seen = ""
+    while '"status":"queued"' not in seen:
+        seen += next(chunks).decode()
+    assert '"queue":{"position":1}' in seen
+    assert client.post(queued.json["cancel_url"]).json == {"success": True, "id": queued.json["id"],
+                                                           "status": "canceled"}
+    while "event: done" not in seen:
+        seen += next(chunks).decode()
+    stream.close()
+    assert '"status":"canceled"' in seen
+    assert emulator.creates() == before  # the queued one never reached the emulator
+    again = create(client)  # the canceled one gave its creation back
+    assert again.status_code == 201 and again.json["status"] == "queued"
+    assert create(client).json["code"] == "budget_exhausted"
+    client.post(running.json["cancel_url"])
