@@ -229,6 +229,7 @@ def test_the_deadline_reaches_replicate_as_cancel_after(make_app: Any, emulator:
             client.application.extensions["relay"].shutdown()
     finally:
         recorder.shutdown()
+        recorder.server_close()
     assert [headers.get("Cancel-After") for headers in recorder.creates] == ["5m", None]
 
 
