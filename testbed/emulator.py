@@ -27,7 +27,7 @@ class StandaloneEmulator:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "relay.emulator", "--port", str(self.port), "--state-dir", str(tmp), "--faults"],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(self._answers, timeout=20)
+        wait_until(self._answers, timeout=60)  # a loaded machine starts Python slowly
 
     def _answers(self) -> bool:
         try:

@@ -112,7 +112,7 @@ class RedisStore:
     def add(self, key: str, amount: float, ttl: float) -> None:
         pipe = self._redis.pipeline()
         pipe.incrbyfloat(_PREFIX + key, amount)
-        pipe.pexpire(_PREFIX + key, _ms(ttl), nx=True)
+        pipe.pexpire(_PREFIX + key, _ms(ttl))  # keys are per window: renewing is harmless
         pipe.execute()
 
     def claim(self, key: str, value: str, ttl: float) -> bool:
