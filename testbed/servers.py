@@ -43,7 +43,9 @@ def wait_until(condition: Callable[[], Any], timeout: float = 10.0, interval: fl
 class RelayServer:
     """gunicorn running `wsgi:app` in a subprocess, with its output captured."""
 
-    def __init__(self, env: Mapping[str, str], tmp: Path, workers: int = 1, port: int | None = None) -> None:
+    def __init__(self, env: Mapping[str, str], tmp: Path, workers: int = 1, port: int | None = None,
+                 start_timeout: float = 30.0) -> None:
+        self.start_timeout = start_timeout
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.tmp = tmp
@@ -73,7 +75,7 @@ class RelayServer:
         )
         self._drainer = threading.Thread(target=self._drain, daemon=True)
         self._drainer.start()
-        wait_until(self._healthy, timeout=30)
+        wait_until(self._healthy, timeout=self.start_timeout)
         return self
 
     def _drain(self) -> None:

@@ -43,7 +43,7 @@ def cluster(start_server: Any, redis_url: str, emulator: StandaloneEmulator) -> 
         url = redis_url.rsplit("/", 1)[0] + f"/{next(_DBS) % 16}"
         redis.Redis.from_url(url).flushdb()
         server: RelayServer = start_server({"REDIS_URL": url, "REPLICATE_BASE_URL": emulator.url, **env},
-                                           workers=workers)
+                                           workers=workers, start_timeout=120)  # slow boots on a busy machine
         return server
     return start
 
@@ -136,7 +136,7 @@ def test_max_running_two_queues_in_order_across_workers(cluster: Any, emulator: 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        running = [post(server, steps=30, step_delay=0.1).json() for _ in range(2)]
+        running = [post(server, steps=300, step_delay=0.1).json() for _ in range(2)]
         queued = [post(server, steps=6, step_delay=0.1).json() for _ in range(4)]
         assert [a["status"] for a in running] == ["starting", "starting"]
         assert [a["status"] for a in queued] == ["queued"] * 4
@@ -144,6 +144,9 @@ def test_max_running_two_queues_in_order_across_workers(cluster: Any, emulator: 
         canceled = httpx.post(server.url + queued[1]["cancel_url"]).json()
         assert canceled["status"] == "canceled"
         watches = [Watch(server, a["stream_url"]) for a in queued]
+        wait_until(lambda: all(w.snapshots() for w in watches), timeout=30)
+        for answer in running:  # their ends free the slots
+            assert httpx.post(server.url + answer["cancel_url"]).status_code == 200
         for watch in watches:
             watch.join(90)
             assert watch.error is None and watch.events[-1].kind == "done"
