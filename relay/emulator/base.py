@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from .inputs import InputSpec, resolve_input
 from .store import Record
@@ -46,11 +46,10 @@ class OutputFile:
     mimetype: str
 
 
-class Reader:
+class Reader(Protocol):
     """Reads the bytes behind a file input URL (an upload or a data: URI); None if unreadable."""
 
-    def read(self, url: str) -> tuple[bytes, str] | None:  # pragma: no cover - interface
-        raise NotImplementedError
+    def read(self, url: str) -> tuple[bytes, str] | None: ...
 
 
 class DemoModel(ABC):

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from relay.emulator.models import MODELS
+from testbed.checks import assert_error
 from testbed.inprocess import in_process_app, in_process_client
 
 IMAGE = {"prompt": "counted", "steps": 2, "step_delay": 0.01, "boot_delay": 0}
@@ -26,13 +27,6 @@ TEXT_VERSION = MODELS["relay/text-demo"].version_id
 
 def body(model: str = "relay/image-demo", **input: Any) -> dict[str, Any]:
     return {"model": model, "input": input or IMAGE}
-
-
-def assert_error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    payload: dict[str, Any] = answer.json()
-    assert payload["success"] is False and payload["code"] == code and len(payload["error"]) > 10
-    return payload
 
 
 def upstream_creates(client: httpx.Client) -> int:

@@ -18,6 +18,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from relay.emulator import create_emulator, token_from_secret
+from testbed import wait_until
 
 TOKEN = "r8_required"
 
@@ -145,14 +146,14 @@ def test_old_predictions_lose_their_data_then_disappear(tmp_path: Path) -> None:
             body: dict[str, Any] = server.http.get(f"/v1/predictions/{done['id']}").json()
             return body if body.get("data_removed") else None
 
-        body = wait_for(removed)
+        body = wait_until(removed)
         assert body["status"] == "succeeded" and body["input"] == {} and body["output"] is None
         assert body["completed_at"] == done["completed_at"] and body["metrics"] == done["metrics"]
         assert server.http.get(f"/files/{done['id']}/output.png").status_code == 404
         # On disk the record is now a tombstone without the input.
         stored = (state / "predictions" / f"{done['id']}.json").read_text()
         assert "old" not in stored
-        wait_for(lambda: server.http.get(f"/v1/predictions/{done['id']}").status_code == 404)
+        wait_until(lambda: server.http.get(f"/v1/predictions/{done['id']}").status_code == 404)
         assert not (state / "predictions" / f"{done['id']}.json").exists()
     finally:
         server.close()
@@ -216,12 +217,3 @@ def test_caption_demo_reads_data_uris_and_fails_on_unreadable_urls(served: Serve
     assert bad["status"] == "failed" and "Could not read" in bad["error"]
 
 
-def wait_for(check: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)

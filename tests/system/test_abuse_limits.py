@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from testbed import RelayServer, wait_until
+from testbed.checks import assert_error
 
 IMAGE = {"prompt": "counted", "steps": 2, "step_delay": 0.01, "boot_delay": 0}
 HELD = {"prompt": "held", "steps": 2, "step_delay": 0.01, "boot_delay": 300}  # stays `starting`
@@ -23,13 +24,6 @@ HELD = {"prompt": "held", "steps": 2, "step_delay": 0.01, "boot_delay": 300}  # 
 
 def body(model: str = "relay/image-demo", **input: Any) -> dict[str, Any]:
     return {"model": model, "input": input or IMAGE}
-
-
-def assert_error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    payload: dict[str, Any] = answer.json()
-    assert payload["success"] is False and payload["code"] == code and len(payload["error"]) > 10
-    return payload
 
 
 # -- open streams per client -----------------------------------------------------------------------

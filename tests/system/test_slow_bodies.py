@@ -12,10 +12,13 @@ import httpx
 from testbed import RelayServer, wait_until
 
 
-def _trickle(port: int, path: str, headers: str, stop: threading.Event) -> None:
+def _trickle(port: int, path: str, headers: str, stop: threading.Event,
+             started: threading.Semaphore | None = None) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      f"Content-Length: 5000\r\n{headers}\r\n".encode())
+        if started is not None:
+            started.release()
         try:
             while not stop.wait(0.5):
                 sock.sendall(b" ")
@@ -37,12 +40,14 @@ def _answer(sock: socket.socket) -> bytes:
 def test_twenty_trickled_uploads_do_not_stop_healthz(start_server: Callable[..., RelayServer]) -> None:
     server = start_server({"RELAY_WORKER_CONNECTIONS": "20", "RELAY_BODY_TIMEOUT": "1"})
     stop = threading.Event()
-    threads = [threading.Thread(target=_trickle, args=(server.port, "/api/predictions", "", stop), daemon=True)
-               for _ in range(20)]
+    started = threading.Semaphore(0)
+    threads = [threading.Thread(target=_trickle, args=(server.port, "/api/predictions", "", stop, started),
+                                daemon=True) for _ in range(20)]
     try:
         for thread in threads:
             thread.start()
-        time.sleep(0.5)  # let all 20 connect and start trickling
+        for _ in threads:  # all 20 connected and trickling
+            assert started.acquire(timeout=10)
 
         def healthy() -> bool:
             try:
