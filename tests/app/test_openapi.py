@@ -57,8 +57,6 @@ def errors_in_contract_shape(ctx: Any, response: Any, case: Any) -> bool | None:
         return None
     if case.operation.path == "/healthz":
         return None  # its 503 is the health document itself
-    if b"Request Line is too large" in response.content:
-        return None  # gunicorn's own answer (400 in gunicorn 26) to a request line over 4 KB, before Relay
     body = json.loads(response.content)
     assert set(body) == {"success", "error", "code"}, body
     assert body["success"] is False and isinstance(body["error"], str) and len(body["error"]) > 10, body
@@ -77,8 +75,14 @@ def test_the_api_keeps_its_documented_promises(fuzzed: RelayServer, label: str, 
     def fuzz(case: Any) -> None:
         # Valid requests may still be refused for reasons a schema cannot express (a model not
         # on the allow-list, Replicate's own input checks): valid data need not always succeed.
-        case.call_and_validate(base_url=fuzzed.url, excluded_checks=[positive_data_acceptance],
-                               additional_checks=[errors_in_contract_shape], timeout=15)
+        response = case.call(base_url=fuzzed.url, timeout=15)
+        if response.status_code == 400 and b"Request Line is too large" in response.content:
+            # gunicorn's own page (400 since gunicorn 26) for a request line over 4 KB: Relay never saw
+            # the request, and docs/openapi.yaml says so. Nothing else about it is Relay's to check.
+            assert len(case.as_curl_command()) > 4000
+            return
+        case.validate_response(response, excluded_checks=[positive_data_acceptance],
+                               additional_checks=[errors_in_contract_shape])
 
     fuzz()
 

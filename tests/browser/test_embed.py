@@ -195,7 +195,8 @@ def test_a_widget_on_another_origin_runs_a_prediction_and_reports_it(
     prompt = "a harbour at night, <b>ink</b> & \"rain\""
     allowed_host.pages["/run.html"] = host_page(embed_site.url, mount={
         "src": embed_site.url, "model": IMAGE, "prompt": prompt, "autostart": True, "theme": "light",
-        "editable": ["prompt"], "input": run_input()})
+        # Long enough (about 3 s) that a browser slowed by a busy machine still sees it move.
+        "editable": ["prompt"], "input": run_input(steps=20, step_delay=0.15)})
     page = new_page()
     page.goto(allowed_host.url + "/run.html")
 
