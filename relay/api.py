@@ -182,6 +182,13 @@ def _sse_response(body: Iterator[bytes] | None) -> Response:
     return response
 
 
+@bp.get("/api/predictions/<prediction_id>/logs")
+def prediction_logs(prediction_id: str) -> Response:
+    """The whole log as text (the stream token; the stream's 403/404 rules)."""
+    text = _service().log_text(_granted_id(prediction_id, "stream"))
+    return Response(text, content_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+
 @bp.post("/api/predictions/<prediction_id>/cancel")
 @cancel_limited
 def cancel_prediction(prediction_id: str) -> Response:

@@ -79,6 +79,9 @@ class Settings:
     webhook_reconcile: float = 30.0
     upstream_budget: float = 1200.0
     history_size: int = 256
+    history_bytes: int = 2**20
+    hub_max_bytes: int = 64 * 2**20
+    log_tail_bytes: int = 16384
     max_body_bytes: int = 64 * 1024
     body_timeout: float = 10.0
     max_streams_per_client: int = 50
@@ -134,6 +137,9 @@ class Settings:
             webhook_reconcile=reader.number("RELAY_WEBHOOK_RECONCILE", 30.0, low=0.1, high=3600),
             upstream_budget=reader.number("RELAY_UPSTREAM_BUDGET", 1200.0, low=1, high=1_000_000),
             history_size=int(reader.number("RELAY_HISTORY_SIZE", 256, low=8, high=100000, whole=True)),
+            history_bytes=int(reader.number("RELAY_HISTORY_BYTES", 2**20, low=4096, high=2**30, whole=True)),
+            hub_max_bytes=int(reader.number("RELAY_HUB_MAX_BYTES", 64 * 2**20, low=2**20, high=2**40, whole=True)),
+            log_tail_bytes=int(reader.number("RELAY_LOG_TAIL_BYTES", 16384, low=256, high=2**24, whole=True)),
             max_body_bytes=int(
                 reader.number("RELAY_MAX_BODY_BYTES", 64 * 1024, low=1024, high=16 * 2**20, whole=True)
             ),

@@ -4,6 +4,8 @@ Create answers, polls, webhooks and cancel answers all pass through `Feed.apply`
 so the ordering rules live in one place: nothing is applied after a terminal
 state (the hub refuses it), nothing older than the state held replaces it, and
 the same state arriving by two paths makes one event (the hub dedupes it).
+The hub is given the whole log and sends only its growth (`logs` deltas);
+progress is read incrementally, one reader per prediction (relay/progress.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
 
-from .hub import TERMINAL_STATUSES, MemoryHub
+from .hub import TERMINAL_STATUSES, Hub
+from .progress import ProgressTracker
 from .snapshot import BadPrediction, is_older, snapshot_from_prediction
 
 __all__ = ["Applied", "Feed"]
@@ -29,16 +32,17 @@ class Applied(Enum):
 
 
 class Feed:
-    def __init__(self, hub: MemoryHub, on_stream_url: Callable[[str, str], None] | None = None,
+    def __init__(self, hub: Hub, on_stream_url: Callable[[str, str], None] | None = None,
                  on_finished: Callable[[str, str], None] | None = None) -> None:
         self._hub = hub
         self._on_stream_url = on_stream_url
         self._on_finished = on_finished
+        self._progress = ProgressTracker()
 
     def apply(self, prediction: Mapping[str, Any]) -> Applied:
         """Publish the prediction's state if it is new; publish `done` after a terminal one."""
         try:
-            snapshot = snapshot_from_prediction(prediction)
+            snapshot = snapshot_from_prediction(prediction, self._progress.read)
         except BadPrediction as error:
             log.warning("ignoring an upstream answer that is not a prediction: %s", error)
             return Applied.INVALID
@@ -46,9 +50,10 @@ class Feed:
         held = self._hub.latest(prediction_id)
         if held is not None and is_older(snapshot, held):
             return Applied.STALE
-        event = self._hub.publish(prediction_id, "snapshot", snapshot)
+        changed = self._hub.publish_state(prediction_id, snapshot)
         status = snapshot["status"]
         if status in TERMINAL_STATUSES:
+            self._progress.forget(prediction_id)
             done = self._hub.publish(prediction_id, "done", {"id": prediction_id, "status": status})
             if done is not None and self._on_finished is not None:
                 self._on_finished(prediction_id, status)
@@ -57,4 +62,4 @@ class Feed:
             stream_url = urls.get("stream") if isinstance(urls, dict) else None
             if isinstance(stream_url, str) and stream_url.startswith(("http://", "https://")):
                 self._on_stream_url(prediction_id, stream_url)
-        return Applied.NEW if event is not None else Applied.SAME
+        return Applied.NEW if changed else Applied.SAME

@@ -32,7 +32,7 @@ import httpx
 from httpx_sse import SSEError, connect_sse
 
 from .coordination import Coordination, HubUnavailable, LocalCoordination
-from .hub import MemoryHub
+from .hub import Hub
 
 __all__ = ["OutputStreams"]
 
@@ -44,7 +44,7 @@ LEASE = "output-stream"
 class OutputStreams:
     """At most one reader per prediction across processes, for predictions that offer `urls.stream`."""
 
-    def __init__(self, hub: MemoryHub, client: Callable[[], httpx.Client],
+    def __init__(self, hub: Hub, client: Callable[[], httpx.Client],
                  on_end: Callable[[str], None], max_attempts: int = 5,
                  coordination: Coordination | None = None, standby_for: float = 30.0) -> None:
         self._hub = hub

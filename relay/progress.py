@@ -16,10 +16,10 @@ merely mentions a percentage ("loaded 45% of weights") is never taken for a bar.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 
-__all__ = ["Progress", "parse_progress"]
+__all__ = ["Progress", "ProgressReader", "ProgressTracker", "parse_progress"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,38 +79,119 @@ _STAGE_CONTEXT_LINES = 5  # a stage heading sits just before its bar
 
 def parse_progress(logs: str | None) -> Progress | None:
     """The state of the last tqdm bar in `logs`, or None when they show none."""
-    if not logs or not isinstance(logs, str):
-        return None
-    lines = _lines_from_end(logs)
-    for line in lines:
-        progress = _parse_line(line)
-        if progress is None:
-            continue
-        if progress.step is None:
-            stage = _stage_heading(lines, progress)
-            if stage is not None:
-                progress = replace(progress, step=stage)
-        return progress
-    return None
+    return ProgressReader().read(logs)
 
 
-def _lines_from_end(text: str) -> Iterator[str]:
-    """Lines last first, ended by CR, LF or CRLF (CRLF also yields an empty line)."""
-    end = len(text)
-    # Each rfind resumes below the last break of its kind, so the whole walk is
-    # linear even when one kind of break is rare or absent.
-    lf = text.rfind("\n", 0, end)
-    cr = text.rfind("\r", 0, end)
-    while True:
-        cut = max(lf, cr)
-        yield text[cut + 1 : end]
-        if cut < 0:
+class ProgressReader:
+    """Reads one prediction's log forward, keeping only what the next answer needs.
+
+    Each call is given the whole log; when it extends the text read before, only
+    the appended part is parsed (a partial last line is re-read until it ends).
+    A log that does not extend it (rewritten) restarts the reader. The stage
+    rule is the one a reader walking back from the latest bar would apply: the
+    nearest "stage N" heading before it, with fewer than five prose lines and no
+    bar of another run in between.
+    """
+
+    __slots__ = (
+        "_bar",
+        "_end",
+        "_heading",
+        "_heading_since_bar",
+        "_mark",
+        "_pending",
+        "_prose",
+        "_raw",
+        "_since_heading",
+    )
+
+    def __init__(self) -> None:
+        self._end = 0  # how much of the log has been read (code points)
+        self._mark = ""  # the last characters read, to tell an extension from a rewrite
+        self._pending = ""  # the last, unfinished line
+        self._bar: Progress | None = None
+        self._heading: str | None = None
+        self._prose = 0
+        self._since_heading = 0
+        self._heading_since_bar = False
+        self._raw: Progress | None = None  # the last bar as printed (no heading added)
+
+    def read(self, logs: str | None) -> Progress | None:
+        """The progress shown by `logs` (the whole log so far)."""
+        if not logs or not isinstance(logs, str):
+            if self._end:
+                self.__init__()  # type: ignore[misc]
+            return None
+        if len(logs) < self._end or logs[self._end - len(self._mark):self._end] != self._mark:
+            self.__init__()  # type: ignore[misc]
+        if len(logs) > self._end:
+            text = self._pending + logs[self._end:]
+            *lines, pending = _BREAK.split(text)
+            for line in lines:
+                self._take(line)
+            self._pending = pending if len(pending) <= _MAX_PENDING else pending[-_MAX_BAR_LINE - 1:]
+            self._end = len(logs)
+            self._mark = logs[-_MARK:]
+        partial = _parse_line(self._pending) if self._pending else None
+        return self._with_stage(partial, commit=False) if partial is not None else self._bar
+
+    def _take(self, line: str) -> None:
+        bar = _parse_line(line)
+        if bar is not None:
+            self._bar = self._with_stage(bar, commit=True)
             return
-        end = cut
-        if lf == cut:
-            lf = text.rfind("\n", 0, end)
-        else:
-            cr = text.rfind("\r", 0, end)
+        if not line.strip():
+            self._since_heading += 1
+            return
+        lowered = line.lower()
+        heading = _STAGE.search(line) if "stage" in lowered or "phase" in lowered else None
+        if heading is not None:
+            self._heading = " ".join(heading.group().split())
+            self._prose = self._since_heading = 0
+            self._heading_since_bar = True
+            return
+        self._prose += 1
+        self._since_heading += 1
+
+    def _with_stage(self, bar: Progress, *, commit: bool) -> Progress:
+        heading = self._heading
+        previous = self._raw
+        breaks_run = previous is not None and (
+            bar.step != previous.step or bar.total != previous.total or _position(previous) > _position(bar))
+        if breaks_run and not self._heading_since_bar:
+            heading = None
+        if self._prose >= _STAGE_CONTEXT_LINES or self._since_heading >= _STAGE_LOOKBACK_LINES:
+            heading = None
+        if commit:
+            self._raw = bar
+            self._heading = heading
+            self._heading_since_bar = False
+        if bar.step is None and heading is not None:
+            return replace(bar, step=heading)
+        return bar
+
+
+_BREAK = re.compile(r"\r\n?|\n")
+_MARK = 64
+_MAX_PENDING = 64 * 1024
+
+
+class ProgressTracker:
+    """One ProgressReader per prediction, for the predictions followed lately (bounded)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._readers: OrderedDict[str, ProgressReader] = OrderedDict()
+        self._size = size
+
+    def read(self, prediction_id: str, logs: str | None) -> Progress | None:
+        reader = self._readers.pop(prediction_id, None) or ProgressReader()
+        self._readers[prediction_id] = reader
+        if len(self._readers) > self._size:
+            self._readers.popitem(last=False)
+        return reader.read(logs)
+
+    def forget(self, prediction_id: str) -> None:
+        self._readers.pop(prediction_id, None)
 
 
 def _parse_line(line: str) -> Progress | None:
@@ -122,7 +203,7 @@ def _parse_line(line: str) -> Progress | None:
     shapes: list[re.Pattern[str]] = []
     if "%|" in line:
         shapes.append(_PERCENT_BAR)
-    if line.rstrip().endswith("]") and "/" in line:
+    if line.rstrip().endswith("]") and "/" in line and ":" in line:  # a counter's [elapsed, rate]
         shapes += (_COUNTS, _COUNTER)
     for shape in shapes:
         match = shape.search(line)
@@ -180,30 +261,6 @@ def _remaining_seconds(info: str | None) -> float | None:
     if match["days"]:
         total += int(match["days"]) * 86400
     return total
-
-
-def _stage_heading(earlier_lines: Iterator[str], latest: Progress) -> str | None:
-    """A "stage 2"-like heading printed just before the bar run that `latest` ends."""
-    later = latest
-    prose = 0
-    for scanned, line in enumerate(earlier_lines):
-        if scanned >= _STAGE_LOOKBACK_LINES:
-            return None
-        bar = _parse_line(line)
-        if bar is None:
-            if not line.strip():
-                continue
-            heading = _STAGE.search(line)
-            if heading is not None:
-                return " ".join(heading.group().split())
-            prose += 1
-            if prose >= _STAGE_CONTEXT_LINES:
-                return None
-        elif bar.step != later.step or bar.total != later.total or _position(bar) > _position(later):
-            return None  # an earlier bar: its heading is not ours
-        else:
-            later = bar
-    return None
 
 
 def _position(progress: Progress) -> float:

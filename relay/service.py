@@ -14,7 +14,7 @@ from .config import Settings
 from .coordination import Coordination, LocalCoordination, RedisCoordination
 from .errors import InvalidRequest, NotFound, UpstreamError, UpstreamUnavailable
 from .feed import Applied, Feed
-from .hub import MemoryHub, Replay
+from .hub import Hub, MemoryHub, Replay
 from .memory import malloc_trimmer
 from .metrics import Metrics
 from .output_stream import OutputStreams
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 HOUSEKEEPING_SECONDS = 0.5
 TRIM_AFTER_CLOSED_STREAMS = 200
+REAP_SECONDS = 10  # forget idle channels; compact finished ones (relay/channels.py)
 
 
 class RelayService:
@@ -44,11 +45,13 @@ class RelayService:
         self.metrics = Metrics()
         upstream.observe(lambda endpoint, outcome: self.metrics.upstream_requests.labels(endpoint, outcome).inc())
         coordination: Coordination
+        hub_limits = {"history_size": settings.history_size, "history_bytes": settings.history_bytes,
+                      "tail_bytes": settings.log_tail_bytes, "memory_bytes": settings.hub_max_bytes}
         if redis_client is not None:
-            self.hub: MemoryHub = RedisHub(redis_client, history_size=settings.history_size)
+            self.hub: Hub = RedisHub(redis_client, **hub_limits)
             coordination = RedisCoordination(redis_client, per_minute=settings.upstream_budget)
         else:
-            self.hub = MemoryHub(history_size=settings.history_size)
+            self.hub = MemoryHub(**hub_limits)
             coordination = LocalCoordination(per_minute=settings.upstream_budget)
         self.hub.on_coalesce = lambda: self.metrics.slow_consumers.labels("coalesced").inc()
         webhooks_on = settings.public_url is not None
@@ -163,7 +166,15 @@ class RelayService:
 
     def hub_ok(self) -> bool:
         """False when the Redis hub cannot reach Redis (the in-process hub is always fine)."""
-        return self.hub.ping() if isinstance(self.hub, RedisHub) else True
+        return self.hub.ping()
+
+    def log_text(self, prediction_id: str) -> str:
+        """The whole log of a prediction (NotFound when neither the hub nor Replicate knows it)."""
+        self.ensure_known(prediction_id)
+        text = self.hub.log_text(prediction_id)
+        if text is None:
+            raise NotFound("No prediction with that id.")
+        return text
 
     # -- lifecycle --------------------------------------------------------------------
     def _start_housekeeping(self) -> None:
@@ -178,8 +189,9 @@ class RelayService:
         trimmed_after = self.hub.streams_closed
         while not self.hub.closing:
             time.sleep(HOUSEKEEPING_SECONDS)
-            if time.monotonic() - reaped_at >= 60:
-                self.hub.reap()
+            if time.monotonic() - reaped_at >= REAP_SECONDS:
+                if self.hub.reap() and trim is not None:
+                    trim()  # forgotten channels' memory goes back too
                 reaped_at = time.monotonic()
             # Give freed memory back after churn (see relay/memory.py): cheap, and only when streams came and went.
             if trim is not None and self.hub.streams_closed - trimmed_after >= TRIM_AFTER_CLOSED_STREAMS:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from .progress import parse_progress
+from .progress import Progress, parse_progress
+
+ProgressOf = Callable[[str, "str | None"], "Progress | None"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -52,8 +54,9 @@ def is_prediction(prediction: object) -> bool:
         and bool(prediction.get("id")) and prediction.get("status") in KNOWN_STATUSES
 
 
-def snapshot_from_prediction(prediction: Mapping[str, Any]) -> dict[str, Any]:
-    """The whole state a subscriber needs, with progress parsed from the logs."""
+def snapshot_from_prediction(prediction: Mapping[str, Any], progress_of: ProgressOf | None = None) -> dict[str, Any]:
+    """The whole state a subscriber needs, with progress parsed from the logs (by `progress_of`,
+    given the id and the logs, when the caller keeps a reader per prediction)."""
     prediction = scrub_surrogates(prediction)
     prediction_id = prediction.get("id")
     status = prediction.get("status")
@@ -63,7 +66,7 @@ def snapshot_from_prediction(prediction: Mapping[str, Any]) -> dict[str, Any]:
         raise BadPrediction(f"prediction has an unknown status {status!r}")
     logs = _optional_str(prediction, "logs")
     metrics = prediction.get("metrics")
-    progress = parse_progress(logs)
+    progress = progress_of(prediction_id, logs) if progress_of is not None else parse_progress(logs)
     snapshot: dict[str, Any] = {
         "id": prediction_id,
         "status": status,
@@ -84,7 +87,10 @@ def _rank(snapshot: Mapping[str, Any]) -> tuple[int, int, int]:
         size = len(output)
     else:
         size = 0 if output is None else 1
-    return _STATUS_RANK.get(snapshot.get("status", ""), 0), len(snapshot.get("logs") or ""), size
+    length = snapshot.get("logs_length")
+    if not isinstance(length, int):  # a snapshot holding its whole log
+        length = len(snapshot.get("logs") or "")
+    return _STATUS_RANK.get(snapshot.get("status", ""), 0), length, size
 
 
 def is_older(candidate: Mapping[str, Any], held: Mapping[str, Any]) -> bool:

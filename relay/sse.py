@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["SSEEncodingError", "encode_comment", "encode_event", "encode_fields", "encode_retry"]
+__all__ = ["SSEEncodingError", "encode_comment", "encode_event", "encode_fields", "encode_id", "encode_retry"]
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _FORBIDDEN_IN_FIELD = re.compile(r"[\r\n\x00]")
@@ -35,12 +35,17 @@ def encode_fields(data: str, *, event: str | None = None) -> bytes:
     return ("\n".join(lines) + "\n\n").encode("utf-8")
 
 
+def encode_id(id: str) -> bytes:
+    """The `id:` line of an event; `id` may be any string without CR/LF/NUL, including "0"."""
+    return f"id: {_check_field('id', id)}\n".encode()
+
+
 def encode_event(data: str, *, event: str | None = None, id: str | None = None) -> bytes:
-    """One whole event; `id` may be any string without CR/LF/NUL, including "0"."""
+    """One whole event, its `id:` line first when given."""
     body = encode_fields(data, event=event)
     if id is None:
         return body
-    return f"id: {_check_field('id', id)}\n".encode() + body
+    return encode_id(id) + body
 
 
 def encode_comment(text: str = "") -> bytes:

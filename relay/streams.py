@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from .hub import HubEvent, Key, MemoryHub, Replay, Waker
+from .hub import Hub, HubEvent, Key, Replay, Waker
 from .metrics import Metrics
-from .sse import encode_comment, encode_retry
+from .sse import encode_comment, encode_id, encode_retry
 
 __all__ = ["StreamLimits", "compose_id", "event_stream", "split_id"]
 
@@ -45,7 +45,7 @@ def split_id(text: str | None, count: int) -> list[str | None]:
     return [part or None for part in parts]
 
 
-def event_stream(hub: MemoryHub, prediction_ids: Sequence[str], replays: Sequence[Replay],
+def event_stream(hub: Hub, prediction_ids: Sequence[str], replays: Sequence[Replay],
                  limits: StreamLimits, *, multiplexed: bool,
                  positions: Sequence[str | None] | None = None,
                  on_close: Callable[[], None] | None = None,
@@ -89,7 +89,7 @@ def event_stream(hub: MemoryHub, prediction_ids: Sequence[str], replays: Sequenc
 class _Follower:
     """Cursors of one connection and the rendering of its events."""
 
-    def __init__(self, hub: MemoryHub, prediction_ids: Sequence[str], replays: Sequence[Replay],
+    def __init__(self, hub: Hub, prediction_ids: Sequence[str], replays: Sequence[Replay],
                  multiplexed: bool, positions: Sequence[str | None] | None) -> None:
         self._hub = hub
         self._ids = list(prediction_ids)
@@ -134,7 +134,7 @@ class _Follower:
             self._sent[event.kind] = self._sent.get(event.kind, 0) + 1
             if self._multiplexed:
                 self._positions[index] = event.id
-                parts.append(f"id: {compose_id(self._positions)}\n".encode() + event.body)
+                parts.append(encode_id(compose_id(self._positions)) + event.body)
             else:
                 parts.append(event.wire)
             if event.kind == "done":

@@ -28,7 +28,7 @@ from typing import Any
 from .coordination import Coordination, FairTurns, HubUnavailable, LocalCoordination
 from .errors import NotFound, RelayError, UpstreamThrottled, UpstreamUnavailable
 from .feed import Applied, Feed
-from .hub import MemoryHub
+from .hub import Hub
 from .metrics import Metrics
 from .snapshot import is_prediction
 from .upstream import Upstream
@@ -66,7 +66,7 @@ class PollPolicy:
 class Watchers:
     """Starts at most one watcher thread (a greenlet under gevent) per prediction in this process."""
 
-    def __init__(self, hub: MemoryHub, feed: Feed, upstream: Upstream, policy: PollPolicy,
+    def __init__(self, hub: Hub, feed: Feed, upstream: Upstream, policy: PollPolicy,
                  idle_timeout: float, reconcile_interval: float | None = None,
                  coordination: Coordination | None = None, metrics: Metrics | None = None) -> None:
         self._metrics = metrics

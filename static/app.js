@@ -1,203 +1,253 @@
 /*
  * The page: a form that starts predictions and one card per prediction.
- * Every card is followed over one shared /api/events connection (a browser
- * gives a host only about six), through RelayClient from relay-client.js.
- * Cards are drawn by relay-card.js and the form's fields by relay-controls.js,
- * which the widget (embed.js) uses too.
+ * Every card is followed over one shared /api/events connection, and the
+ * tabs of this origin share that one connection too (RelayTabs: a leader tab
+ * holds it and relays the events). Cards are drawn by page/card.js and the
+ * form's fields by page/controls.js, which the widget (embed.js) uses too.
+ * An ES module: it imports what it uses and leaves nothing on window.
  */
-(function () {
-  "use strict";
+import { RelayTabs } from "./client/index.js";
+import * as RelayCard from "./page/card.js";
+import * as controls from "./page/controls.js";
 
-  var RelayClient = window.RelayClient;
-  var RelayCard = window.RelayCard;
-  var controls = window.RelayControls;
-  var app = document.getElementById("relay-app");
-  var config = controls.readPageSettings(app);
-  var dom = {
-    form: document.getElementById("prediction-form"),
-    model: document.getElementById("model"),
-    prompt: document.getElementById("prompt"),
-    inputs: document.getElementById("model-inputs"),
-    extra: document.getElementById("extra-input"),
-    generate: document.getElementById("generate"),
-    formError: document.getElementById("form-error"),
-    badge: document.getElementById("connection-badge"),
-    upstream: document.getElementById("upstream-notice"),
-    cards: document.getElementById("cards"),
-    emptyHint: document.getElementById("empty-hint"),
-    cardTemplate: document.getElementById("card-template"),
-  };
-  var models = [];
-  var currentModel = null;
-  var cardCount = 0;
-  var degradedPredictions = new Map();
-  var lastConnection = { state: "idle", attempt: 0, nextRetryAt: null };
-  var multiplex = new RelayClient.Multiplex({
+var app = document.getElementById("relay-app");
+var config = controls.readPageSettings(app);
+var dom = {
+  form: document.getElementById("prediction-form"),
+  model: document.getElementById("model"),
+  prompt: document.getElementById("prompt"),
+  inputs: document.getElementById("model-inputs"),
+  extra: document.getElementById("extra-input"),
+  generate: document.getElementById("generate"),
+  formError: document.getElementById("form-error"),
+  badge: document.getElementById("connection-badge"),
+  retry: document.getElementById("retry-now"),
+  upstream: document.getElementById("upstream-notice"),
+  cards: document.getElementById("cards"),
+  emptyHint: document.getElementById("empty-hint"),
+  cardTemplate: document.getElementById("card-template"),
+};
+var models = [];
+var currentModel = null;
+var cardCount = 0;
+var degradedPredictions = new Map();
+var upstreamTimer = null;
+var upstreamShown = null;
+var upstreamRetryAt = null;
+var lastConnection = { state: "idle", attempt: 0, nextRetryAt: null };
+var multiplex = new RelayTabs({
+  apiRoot: config.apiRoot,
+  heartbeatMs: config.heartbeatMs,
+  onConnection: showConnection,
+});
+
+/* ---------------- the form ---------------- */
+
+function loadModels() {
+  fetch(config.apiRoot + "/api/models", { headers: { Accept: "application/json" } })
+    .then(function (response) {
+      if (!response.ok) throw new Error("status " + response.status);
+      return response.json();
+    })
+    .then(function (body) {
+      models = (body && body.models) || [];
+      fillModelPicker(models);
+    })
+    .catch(function () {
+      dom.model.innerHTML = "";
+      dom.model.appendChild(new Option("No models available", ""));
+      controls.showFormError(dom.formError, "Could not load the list of models. Reload the page to try again.");
+    });
+}
+
+function fillModelPicker(list) {
+  dom.model.innerHTML = "";
+  list.forEach(function (model) {
+    dom.model.appendChild(new Option(model.name + " (" + model.kind + ")", model.name));
+  });
+  dom.model.disabled = list.length === 0;
+  dom.generate.disabled = list.length === 0;
+  if (list.length > 0) selectModel(list[0]);
+}
+
+/** The model's sample prompt replaces the prompt box only while the person has not typed their own. */
+function selectModel(model) {
+  var previous = currentModel;
+  currentModel = model;
+  var defaults = model.default_input || {};
+  var previousPrompt = previous && previous.default_input ? previous.default_input.prompt : undefined;
+  var untouched = dom.prompt.value === "" || dom.prompt.value === previousPrompt;
+  if (untouched && typeof defaults.prompt === "string") dom.prompt.value = defaults.prompt;
+  // One field per sample input besides the prompt; the JSON box covers anything else.
+  controls.fillFields(dom.inputs, defaults, Object.keys(defaults));
+}
+
+/** The prediction's input from the form; throws an Error with a sentence for the person. */
+function readInput() {
+  var extra = readExtraInput();
+  var input = controls.readFields(dom.inputs, { prompt: dom.prompt.value });
+  return Object.assign(input, extra);
+}
+
+function readExtraInput() {
+  var text = dom.extra.value.trim();
+  if (text === "") return {};
+  var parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new Error("Extra input is not valid JSON: " + err.message);
+  }
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw new Error("Extra input must be a JSON object, like {\"seed\": 42}.");
+  }
+  return parsed;
+}
+
+function submitPrediction(event) {
+  event.preventDefault();
+  if (controls.isBusy(dom.generate) || dom.generate.disabled || !currentModel) return;
+  controls.clearFormError(dom.formError);
+  var input;
+  try {
+    input = readInput();
+  } catch (err) {
+    controls.showFormError(dom.formError, err.message);
+    return;
+  }
+  controls.setBusy(dom.generate, true);
+  var card = createCard(currentModel, input);
+  card.client.start(currentModel.name, input)
+    .then(function () {
+      showCard(card);
+      controls.setBusy(dom.generate, false);
+    }, function (err) {
+      card.client.close();
+      if (err.status === 429 && waitFrom(err) > 0) {
+        countDownRateLimit(err);
+      } else {
+        controls.showFormError(dom.formError, err.message);
+        controls.setBusy(dom.generate, false);
+      }
+    });
+}
+
+/* ---------------- cards ---------------- */
+
+/** A card for one prediction, kept out of the page until its POST succeeds. */
+function createCard(model, input) {
+  cardCount += 1;
+  var card = RelayCard.create(dom.cardTemplate, model, input, "card-" + cardCount);
+  RelayCard.follow(card, {
     apiRoot: config.apiRoot,
     heartbeatMs: config.heartbeatMs,
-    onConnection: showConnection,
+    multiplex: multiplex,
+    onUpstream: function (upstream) { noteUpstream(card, upstream); },
   });
+  card.remove.addEventListener("click", function () { removeCard(card); });
+  return card;
+}
 
-  /* ---------------- the form ---------------- */
-
-  function loadModels() {
-    fetch(config.apiRoot + "/api/models", { headers: { Accept: "application/json" } })
-      .then(function (response) {
-        if (!response.ok) throw new Error("status " + response.status);
-        return response.json();
-      })
-      .then(function (body) {
-        models = (body && body.models) || [];
-        fillModelPicker(models);
-      })
-      .catch(function () {
-        dom.model.innerHTML = "";
-        dom.model.appendChild(new Option("No models available", ""));
-        controls.showFormError(dom.formError, "Could not load the list of models. Reload the page to try again.");
-      });
+/** The new card goes first and into view (on a phone it would land below the fold). */
+function showCard(card) {
+  dom.cards.prepend(card.root);
+  dom.emptyHint.hidden = true;
+  var box = card.root.getBoundingClientRect();
+  if (box.top < 0 || box.bottom > window.innerHeight) {
+    card.root.scrollIntoView({ block: "nearest", behavior: "smooth" });
   }
+}
 
-  function fillModelPicker(list) {
-    dom.model.innerHTML = "";
-    list.forEach(function (model) {
-      dom.model.appendChild(new Option(model.name + " (" + model.kind + ")", model.name));
-    });
-    dom.model.disabled = list.length === 0;
-    dom.generate.disabled = list.length === 0;
-    if (list.length > 0) selectModel(list[0]);
-  }
+/** "Try again in N seconds", counting down, with Generate unavailable until then. */
+function waitFrom(err) {
+  if (err.retryAfterMs > 0) return err.retryAfterMs;
+  var said = /in (\d+) seconds?/.exec(err.message || "");
+  return said ? Number(said[1]) * 1000 : 0;
+}
 
-  /** The model's sample prompt replaces the prompt box only while the person has not typed their own. */
-  function selectModel(model) {
-    var previous = currentModel;
-    currentModel = model;
-    var defaults = model.default_input || {};
-    var previousPrompt = previous && previous.default_input ? previous.default_input.prompt : undefined;
-    var untouched = dom.prompt.value === "" || dom.prompt.value === previousPrompt;
-    if (untouched && typeof defaults.prompt === "string") dom.prompt.value = defaults.prompt;
-    // One field per sample input besides the prompt; the JSON box covers anything else.
-    controls.fillFields(dom.inputs, defaults, Object.keys(defaults));
-  }
-
-  /** The prediction's input from the form; throws an Error with a sentence for the person. */
-  function readInput() {
-    var extra = readExtraInput();
-    var input = controls.readFields(dom.inputs, { prompt: dom.prompt.value });
-    return Object.assign(input, extra);
-  }
-
-  function readExtraInput() {
-    var text = dom.extra.value.trim();
-    if (text === "") return {};
-    var parsed;
-    try {
-      parsed = JSON.parse(text);
-    } catch (err) {
-      throw new Error("Extra input is not valid JSON: " + err.message);
-    }
-    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
-      throw new Error("Extra input must be a JSON object, like {\"seed\": 42}.");
-    }
-    return parsed;
-  }
-
-  function submitPrediction(event) {
-    event.preventDefault();
-    if (dom.generate.disabled || !currentModel) return;
-    controls.clearFormError(dom.formError);
-    var input;
-    try {
-      input = readInput();
-    } catch (err) {
-      controls.showFormError(dom.formError, err.message);
+function countDownRateLimit(err) {
+  var until = Date.now() + waitFrom(err);
+  var sentence = (err.message || "").replace(/\s*Try again in \d+ seconds?\.?\s*$/, "");
+  controls.setBusy(dom.generate, true);
+  function tick() {
+    var left = Math.ceil((until - Date.now()) / 1000);
+    if (left <= 0) {
+      controls.clearFormError(dom.formError);
+      controls.setBusy(dom.generate, false);
       return;
     }
-    controls.setBusy(dom.generate, true);
-    var card = createCard(currentModel, input);
-    card.client.start(currentModel.name, input)
-      .then(function () { showCard(card); })
-      .catch(function (err) {
-        card.client.close();
-        controls.showFormError(dom.formError, err.message);
-      })
-      .then(function () { controls.setBusy(dom.generate, false); });
+    controls.showFormError(dom.formError, (sentence ? sentence + " " : "") + "Try again in "
+      + left + (left === 1 ? " second." : " seconds."));
+    window.setTimeout(tick, 1000 - ((until - Date.now()) % 1000 || 0));
   }
+  tick();
+}
 
-  /* ---------------- cards ---------------- */
+function removeCard(card) {
+  var next = card.root.nextElementSibling || card.root.previousElementSibling;
+  card.client.close();
+  degradedPredictions.delete(card.root.dataset.predictionId);
+  renderUpstreamNotice();
+  card.root.remove();
+  dom.emptyHint.hidden = dom.cards.children.length > 0;
+  var focusTarget = next ? next.querySelector("button:not([hidden])") : null;
+  (focusTarget || dom.generate).focus();
+}
 
-  /** A card for one prediction, kept out of the page until its POST succeeds. */
-  function createCard(model, input) {
-    cardCount += 1;
-    var card = RelayCard.create(dom.cardTemplate, model, input, "card-" + cardCount);
-    RelayCard.follow(card, {
-      apiRoot: config.apiRoot,
-      heartbeatMs: config.heartbeatMs,
-      multiplex: multiplex,
-      onUpstream: function (upstream) { noteUpstream(card, upstream); },
-    });
-    card.remove.addEventListener("click", function () { removeCard(card); });
-    return card;
+/* ---------------- connection and upstream ---------------- */
+
+/** The last report is kept: going offline or back online changes the badge between the client's reports. */
+function showConnection(info) {
+  lastConnection = info;
+  var label = controls.showConnection(dom.badge, info);
+  dom.retry.hidden = !(label === "reconnecting" || (label === "offline" && info.state !== "idle"));
+}
+
+function noteUpstream(card, upstream) {
+  var id = card.root.dataset.predictionId || card.client.state.id;
+  if (upstream.state === "degraded") {
+    degradedPredictions.set(id, upstream);
+  } else {
+    degradedPredictions.delete(id);
   }
+  renderUpstreamNotice();
+}
 
-  function showCard(card) {
-    dom.cards.prepend(card.root);
-    dom.emptyHint.hidden = true;
+/** One plain sentence, naming the emulator when it is the emulator, with a countdown that moves. */
+function renderUpstreamNotice() {
+  var latest = null;
+  degradedPredictions.forEach(function (upstream) { latest = upstream; });
+  if (upstreamTimer !== null) {
+    window.clearTimeout(upstreamTimer);
+    upstreamTimer = null;
   }
-
-  function removeCard(card) {
-    var next = card.root.nextElementSibling || card.root.previousElementSibling;
-    card.client.close();
-    degradedPredictions.delete(card.root.dataset.predictionId);
-    renderUpstreamNotice();
-    card.root.remove();
-    dom.emptyHint.hidden = dom.cards.children.length > 0;
-    var focusTarget = next ? next.querySelector("button:not([hidden])") : null;
-    (focusTarget || dom.generate).focus();
+  if (!latest) {
+    dom.upstream.hidden = true;
+    dom.upstream.textContent = "";
+    return;
   }
-
-  /* ---------------- connection and upstream ---------------- */
-
-  /** The last report is kept: going offline or back online changes the badge between the client's reports. */
-  function showConnection(info) {
-    lastConnection = info;
-    controls.showConnection(dom.badge, info);
+  if (latest !== upstreamShown) {
+    upstreamShown = latest;
+    upstreamRetryAt = typeof latest.retryIn === "number" ? Date.now() + latest.retryIn * 1000 : null;
   }
+  var who = config.backend === "emulator" ? "The emulator" : "Replicate";
+  var left = upstreamRetryAt === null ? 0 : Math.ceil((upstreamRetryAt - Date.now()) / 1000);
+  var when = left > 0 ? "; Relay tries again in " + left + (left === 1 ? " second" : " seconds")
+    : "; Relay is trying again";
+  dom.upstream.textContent = who + " is not answering right now" + when + ", and your predictions keep running.";
+  dom.upstream.hidden = false;
+  if (left > 0) upstreamTimer = window.setTimeout(renderUpstreamNotice, 1000);
+}
 
-  function noteUpstream(card, upstream) {
-    var id = card.root.dataset.predictionId || card.client.state.id;
-    if (upstream.state === "degraded") {
-      degradedPredictions.set(id, upstream);
-    } else {
-      degradedPredictions.delete(id);
-    }
-    renderUpstreamNotice();
-  }
+/* ---------------- start ---------------- */
 
-  function renderUpstreamNotice() {
-    var latest = null;
-    degradedPredictions.forEach(function (upstream) { latest = upstream; });
-    if (!latest) {
-      dom.upstream.hidden = true;
-      dom.upstream.textContent = "";
-      return;
-    }
-    var retry = typeof latest.retryIn === "number"
-      ? " Retrying in " + RelayCard.formatDuration(latest.retryIn) + "." : "";
-    dom.upstream.textContent = "Upstream degraded: Replicate is not answering as it should"
-      + (latest.error ? " (" + latest.error + ")" : "") + "." + retry
-      + " Your predictions keep running.";
-    dom.upstream.hidden = false;
-  }
-
-  /* ---------------- start ---------------- */
-
-  dom.form.addEventListener("submit", submitPrediction);
-  dom.model.addEventListener("change", function () {
-    var model = controls.findModel(models, dom.model.value);
-    if (model) selectModel(model);
-  });
-  controls.submitOnCtrlEnter(dom.prompt, dom.form);
-  window.addEventListener("online", function () { showConnection(lastConnection); });
-  window.addEventListener("offline", function () { showConnection(lastConnection); });
-  loadModels();
-})();
+dom.form.addEventListener("submit", submitPrediction);
+dom.retry.addEventListener("click", function () { multiplex.reconnectNow(); });
+dom.model.addEventListener("change", function () {
+  var model = controls.findModel(models, dom.model.value);
+  if (model) selectModel(model);
+});
+controls.submitOnCtrlEnter(dom.prompt, dom.form);
+window.addEventListener("online", function () { showConnection(lastConnection); });
+window.addEventListener("offline", function () { showConnection(lastConnection); });
+loadModels();

@@ -19,7 +19,11 @@
  * events (they bubble): relay:status, relay:progress, relay:done, relay:error,
  * each with the latest prediction snapshot as event.detail (on relay:error,
  * detail.error is a sentence to show), and relay:ready when the widget first
- * answers.
+ * answers. A widget that has not answered within a few seconds of its frame's
+ * load was most likely refused by the browser (this page's origin is not in
+ * Relay's RELAY_EMBED_ORIGINS, or localhost was used for 127.0.0.1): the
+ * snippet then hides the broken frame, shows a sentence saying so, and
+ * dispatches relay:error.
  *
  * Messages: this script sends {source: "relay-host", version: 1, frame, type:
  * "hello"} to the iframe, addressed to Relay's origin only; it accepts only
@@ -38,6 +42,7 @@
     error: "relay:error",
   };
   var MAX_HEIGHT = 20000;
+  var READY_TIMEOUT_MS = 4000;
   var frames = Object.create(null);
   var mounted = 0;
   var listening = false;
@@ -98,7 +103,7 @@
     // The widget learns which site embeds it from the referrer: the origin is enough.
     iframe.referrerPolicy = "origin";
     iframe.className = "relay-embed-frame";
-    iframe.style.display = "block";
+    iframe.style.display = "block";  // noticeSilence() sets "none" for a refused frame
     iframe.style.width = "100%";
     iframe.style.border = "0";
     iframe.style.height = (options.height || 240) + "px";
@@ -111,14 +116,22 @@
       snapshot: null,
       destroy: function () {
         delete frames[frameId];
+        if (handle.readyTimer !== null) clearTimeout(handle.readyTimer);
+        if (handle.notice) handle.notice.remove();
         iframe.remove();
         if (element.relayEmbed === handle) element.relayEmbed = null;
       },
     };
+    handle.ready = false;
+    handle.readyTimer = null;
     iframe.addEventListener("load", function () {
       if (!iframe.contentWindow) return;
       iframe.contentWindow.postMessage(
         { source: "relay-host", version: PROTOCOL, frame: frameId, type: "hello" }, base.origin);
+      if (!handle.ready && handle.readyTimer === null) {
+        handle.readyTimer = setTimeout(function () { noticeSilence(handle); },
+          typeof options.readyTimeout === "number" ? options.readyTimeout : READY_TIMEOUT_MS);
+      }
     });
     frames[frameId] = handle;
     element.relayEmbed = handle;
@@ -141,6 +154,13 @@
     if (event.origin !== handle.origin || event.source !== handle.iframe.contentWindow) return;
     if (!Object.prototype.hasOwnProperty.call(DOM_EVENTS, data.type) && data.type !== "resize") return;
 
+    if (!handle.ready) {
+      handle.ready = true;
+      if (handle.readyTimer !== null) clearTimeout(handle.readyTimer);
+      handle.readyTimer = null;
+      if (handle.notice) handle.notice.remove();
+      handle.iframe.style.display = "block";
+    }
     if (data.type === "ready" || data.type === "resize") {
       if (typeof data.height !== "number" || !isFinite(data.height) || data.height < 0) return;
       handle.iframe.style.height = Math.min(MAX_HEIGHT, Math.ceil(data.height)) + "px";
@@ -150,6 +170,25 @@
     if (data.type !== "ready" && snapshot === null) return;
     if (snapshot) handle.snapshot = snapshot;
     handle.element.dispatchEvent(new CustomEvent(DOM_EVENTS[data.type], { detail: snapshot, bubbles: true }));
+  }
+
+  /** The widget never said it was ready: tell the page's visitor and its script why, in a sentence. */
+  function noticeSilence(handle) {
+    handle.readyTimer = null;
+    if (handle.ready || !(handle.frame in frames)) return;
+    var sentence = "The Relay widget did not load. The Relay server at " + handle.origin
+      + " most likely does not allow this page's origin (" + global.location.origin + ") to embed it: "
+      + "its owner can add that origin to RELAY_EMBED_ORIGINS.";
+    var notice = document.createElement("p");
+    notice.className = "relay-embed-notice";
+    notice.setAttribute("role", "alert");
+    notice.textContent = sentence;
+    handle.notice = notice;
+    handle.iframe.style.display = "none";
+    handle.element.appendChild(notice);
+    var detail = { id: null, status: null, output: null, error: sentence, logs: null, progress: null,
+      metrics: null, created_at: null, started_at: null, completed_at: null };
+    handle.element.dispatchEvent(new CustomEvent(DOM_EVENTS.error, { detail: detail, bubbles: true }));
   }
 
   function optionsFromData(element) {

@@ -41,5 +41,5 @@ def test_an_upstream_answer_with_a_lone_surrogate_does_not_stop_the_watcher() ->
                             idle_timeout=60)
         watchers.ensure("p1")
         wait_until(lambda: hub.is_done("p1"), timeout=10)
-    events, _ = hub.events_after("p1", None)
-    assert next(e.data["logs"] for e in events if e.kind == "snapshot") == "step \ufffd"
+    events = hub.channels.history("p1")
+    assert next(e.delta_text() for e in events if e.kind == "logs") == "step \ufffd"

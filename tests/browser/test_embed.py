@@ -307,7 +307,13 @@ def test_a_site_not_in_relay_embed_origins_cannot_frame_the_widget(
     widget = [f for f in page.frames if f.url.startswith(embed_site.url)]
     assert widget == [], [f.url for f in page.frames]
     assert all("Relay widget" not in frame.title() for frame in page.frames if frame != page.main_frame)
-    assert events(page) == []
+    # The snippet notices that the widget never said it was ready, and says why, in a sentence.
+    error = wait_for_event(page, "relay:error", timeout=10000)
+    assert "RELAY_EMBED_ORIGINS" in error["detail"]["error"]
+    assert foreign_host.url in error["detail"]["error"]
+    expect(page.get_by_role("alert")).to_contain_text("RELAY_EMBED_ORIGINS")
+    expect(page.locator("#widget iframe")).to_be_hidden()
+    assert [e["type"] for e in events(page)] == ["relay:error"]
     assert [m for m in page.evaluate("window.relayMessages") if m["origin"] == embed_site.url] == []
     # And autostart started nothing: the widget's script never ran.
     assert embed_site.create_posts() == posts_before

@@ -171,3 +171,49 @@ export function snapshot(fields = {}) {
     started_at: null, completed_at: null, ...fields,
   };
 }
+
+/** BroadcastChannel and navigator.locks for several "tabs" in one process. */
+export function makeTabsWorld() {
+  const channels = new Set();
+  class FakeBroadcastChannel {
+    constructor(name) {
+      this.name = name;
+      this.onmessage = null;
+      channels.add(this);
+    }
+
+    postMessage(data) {
+      if (!channels.has(this)) throw new Error("channel closed");
+      const copy = structuredClone(data);
+      for (const other of channels) {
+        if (other !== this && other.name === this.name) {
+          queueMicrotask(() => { if (channels.has(other) && other.onmessage) other.onmessage({ data: copy }); });
+        }
+      }
+    }
+
+    close() { channels.delete(this); }
+  }
+  const queues = new Map();
+  const locks = {
+    request(name, callback) {
+      return new Promise((resolve, reject) => {
+        if (!queues.has(name)) queues.set(name, { held: false, waiting: [] });
+        const queue = queues.get(name);
+        queue.waiting.push({ callback, resolve, reject });
+        const grant = () => {
+          if (queue.held || queue.waiting.length === 0) return;
+          const next = queue.waiting.shift();
+          queue.held = true;
+          Promise.resolve().then(() => next.callback({ name })).then((value) => {
+            queue.held = false;
+            next.resolve(value);
+            grant();
+          }, next.reject);
+        };
+        queueMicrotask(grant);
+      });
+    },
+  };
+  return { BroadcastChannel: FakeBroadcastChannel, locks };
+}

@@ -1,5 +1,5 @@
 // Builds a RelayClient wired to the fakes, recording every callback.
-import { RelayClient } from "../../static/relay-client.mjs";
+import { RelayClient } from "../../static/client/index.js";
 import { CREATED, FakeClock, makeEventSourceClass, makeFetch, makePage } from "./fakes.mjs";
 
 export function defaultRoute(url, init) {

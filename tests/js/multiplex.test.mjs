@@ -1,7 +1,7 @@
 // Several predictions over one /api/events connection.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { RelayClient, RelayMultiplex } from "../../static/relay-client.mjs";
+import { RelayClient, RelayMultiplex } from "../../static/client/index.js";
 import { FakeClock, makeEventSourceClass, makeFetch, makePage, settle, snapshot } from "./fakes.mjs";
 
 function created(n) {

@@ -138,6 +138,10 @@ def test_killing_the_worker_that_follows_upstream_loses_and_repeats_nothing(
     finish(subscribers)
     assert_exactly_once(subscribers, stream_ids(redis_url, created["id"]))
     assert all(s.events[-1].data["status"] == "succeeded" for s in subscribers)
+    for subscriber in subscribers:
+        percents = [e.data["progress"]["percent"] for e in subscriber.events
+                    if e.kind == "message" and e.data.get("progress")]
+        assert percents == sorted(percents), "progress went backwards"
     # The kill happened mid-prediction: every subscriber got events after it, and some had to reconnect.
     assert all(len(s.events) > before[id(s)] for s in subscribers)
     assert any(s.reconnects for s in subscribers)

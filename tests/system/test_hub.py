@@ -42,7 +42,8 @@ def publish(hub: MemoryHub, pid: str, kind: Any, data: dict[str, Any]) -> HubEve
 def settle(hub: MemoryHub, pid: str, event: HubEvent | None) -> None:
     """Wait until the local view holds `event` (immediate in memory, via pub/sub on Redis)."""
     if event is not None:
-        wait_until(lambda: hub._channels.get(pid) is not None and hub._channels[pid].last_key >= event.key)
+        store = hub.mirror if isinstance(hub, RedisHub) else hub.channels
+        wait_until(lambda: (store.last_key(pid) or (0, 0)) >= event.key)
 
 
 def test_ids_are_ordered_and_parse_back(hub: MemoryHub, pid: str) -> None:
@@ -144,7 +145,7 @@ def test_close_wakes_everyone(hub: MemoryHub, pid: str) -> None:
 def test_latest_and_knows(hub: MemoryHub, pid: str) -> None:
     assert not hub.knows(pid) and hub.latest(pid) is None
     publish(hub, pid, "snapshot", snap(pid, "starting"))
-    assert hub.knows(pid) and hub.latest(pid) == snap(pid, "starting")
+    assert hub.knows(pid) and hub.latest(pid) == {**snap(pid, "starting"), "logs_length": 0}
 
 
 def test_memory_history_is_bounded_by_bytes_too(pid: str) -> None:
@@ -152,7 +153,7 @@ def test_memory_history_is_bounded_by_bytes_too(pid: str) -> None:
     for i in range(200):
         hub.publish(pid, "snapshot", {"id": pid, "status": "processing", "logs": "x" * 1000, "n": i})
     assert hub.replay(pid, None).events[-1].data["n"] == 199
-    assert sum(len(e.wire) for e in hub._channels[pid].history) <= 50_000
+    assert sum(e.size for e in hub.channels.history(pid)) <= 50_000
 
 
 def test_redis_events_reach_a_hub_in_another_process_stand_in(redis_url: str, pid: str) -> None:
@@ -172,3 +173,12 @@ def test_redis_events_reach_a_hub_in_another_process_stand_in(redis_url: str, pi
     assert [e.id for e in two.replay(pid, first.id).events] == [second.id]
     one.close()
     two.close()
+
+
+def test_an_unreachable_redis_is_not_taken_for_done_and_kills_no_loop(pid: str) -> None:
+    """Watchers ask is_done at the top of their loop: an outage must not raise there (it killed them)."""
+    from testbed import free_port
+
+    hub = RedisHub(redis.Redis(port=free_port(), socket_connect_timeout=0.2))
+    assert hub.is_done(pid) is False
+    assert hub.ping() is False

@@ -90,7 +90,7 @@ def test_a_dead_readers_stream_is_taken_over_without_repeats(redis_url: str, mod
             first.send_signal(signal.SIGKILL)
             first.wait(5)
             wait_until(lambda: ended, timeout=15)
-        chunks = [e.data["text"] for e in hub.events_after("p1", None)[0] if e.kind == "output"]
+        chunks = [e.data["text"] for e in hub.channels.history("p1") if e.kind == "output"]
     finally:
         if first.poll() is None:
             first.kill()

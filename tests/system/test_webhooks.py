@@ -91,6 +91,8 @@ def test_a_genuine_delivery_is_applied_once_and_repeats_are_answered_2xx(client:
     again = client.post(PATH, content=body, headers=headers)
     assert first.status_code == 200 and first.json()["outcome"] == "new"
     assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
+    grown = next(stream)  # the log's growth comes first, as a delta, then the snapshot
+    assert grown.kind == "logs" and grown.data == {"id": created["id"], "offset": 0, "text": update["logs"]}
     event = next(stream)
     assert event.data["status"] == "processing" and event.data["progress"]["percent"] == 50.0
     # An older state delivered late is ignored.

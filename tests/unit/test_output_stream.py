@@ -58,7 +58,7 @@ def test_a_dropped_upstream_stream_resumes_with_last_event_id_and_loses_nothing(
         streams = OutputStreams(hub, lambda: client, on_end=ended.append)
         streams.ensure("p", upstream_url)
         wait_until(lambda: ended == ["p"])
-    outputs = [e.data["text"] for e in hub._channels["p"].history if e.kind == "output"]
+    outputs = [e.data["text"] for e in hub.channels.history("p") if e.kind == "output"]
     assert outputs == TOKENS
     assert _Upstream.connections == [None, "1690212292:3"]
 

@@ -20,7 +20,7 @@ def test_recovery_into_the_final_state_reports_ok_before_done() -> None:
                             idle_timeout=60)
         watchers.ensure("p1")
         wait_until(lambda: hub.is_done("p1"), timeout=15)
-    events, _ = hub.events_after("p1", None)
+    events = hub.channels.history("p1")
     kinds = [(e.kind, (e.data or {}).get("state") if e.kind == "upstream" else None) for e in events]
     upstream_states = [state for kind, state in kinds if kind == "upstream"]
     assert upstream_states[0] == "degraded" and upstream_states[-1] == "ok", kinds

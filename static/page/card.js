@@ -1,0 +1,363 @@
+/*
+ * One prediction's card, drawn the same way on the page (app.js) and in the
+ * widget (embed.js). The markup is the <template id="card-template"> from
+ * templates/_card.html; this module fills a copy of it in as a RelayClient
+ * reports. What differs between the two stays with them: where cards go,
+ * the form, and the widget's reports to its host page.
+ *
+ *   import * as RelayCard from "./page/card.js";
+ *   const card = RelayCard.create(template, model, input, "card-1");
+ *   RelayCard.follow(card, {apiRoot: "", heartbeatMs: 15000, onStatus: ...});
+ *   card.client.start(model.name, input);   // card.root is the <article> to place
+ */
+import { RelayClient } from "../client/index.js";
+
+
+var STATUS_LABELS = {
+  starting: "Starting",
+  processing: "Processing",
+  succeeded: "Succeeded",
+  failed: "Failed",
+  canceled: "Canceled",
+  aborted: "Aborted",
+};
+
+// The client callbacks the card draws; follow() calls the caller's own after each.
+var DRAWERS = {
+  onStatus: showStatus,
+  onProgress: showProgress,
+  onOutput: showOutput,
+  onLogs: showLogs,
+  onState: showPhase,
+  onError: showClientError,
+  onConnection: showCardConnection,
+};
+
+/** A card for one prediction of `model` with `input`, out of the document until the caller places it. */
+export function create(template, model, input, idPrefix) {
+  var article = template.content.firstElementChild.cloneNode(true);
+  var card = {
+    root: article,
+    model: model,
+    input: input,
+    prompt: typeof input.prompt === "string" ? input.prompt : "",
+    status: article.querySelector(".card-status"),
+    bar: article.querySelector(".progress"),
+    fill: article.querySelector(".progress-fill"),
+    progressText: article.querySelector(".progress-text"),
+    output: article.querySelector(".card-output"),
+    error: article.querySelector(".card-error"),
+    logsPanel: article.querySelector(".card-logs"),
+    logs: article.querySelector(".logs-text"),
+    fullLog: article.querySelector(".logs-full"),
+    cancel: article.querySelector(".card-cancel"),
+    remove: article.querySelector(".card-remove"),
+    textOutput: null,
+    imageKey: null,
+    progress: null,
+    estimated: false,
+    tokenCount: 0,
+    chunksSinceSnapshot: 0,
+    disconnected: false,
+    cancelPressed: false,
+    nextFocus: null,
+    client: null,
+  };
+  label(card, idPrefix);
+  prepareOutput(card);
+  setProgress(card, 0);
+  card.logsPanel.addEventListener("toggle", function () { scrollLogsToEnd(card); });
+  return card;
+}
+
+/**
+ * Give the card a RelayClient whose callbacks draw it. `options` go to the
+ * client as they are, except that a callback the card draws for is called
+ * after the drawing, with the same arguments.
+ */
+export function follow(card, options) {
+  var settings = Object.assign({}, options);
+  Object.keys(DRAWERS).forEach(function (name) {
+    settings[name] = drawThenCall(card, DRAWERS[name], options[name]);
+  });
+  card.client = new RelayClient(settings);
+  card.cancel.addEventListener("click", function () { cancel(card); });
+  return card.client;
+}
+
+function drawThenCall(card, draw, callback) {
+  return function () {
+    var args = Array.prototype.slice.call(arguments);
+    draw.apply(null, [card].concat(args));
+    if (typeof callback === "function") callback.apply(null, args);
+  };
+}
+
+/** The article is named by its model and prompt, so a screen reader's list of articles tells them apart. */
+function label(card, idPrefix) {
+  var title = card.root.querySelector(".card-model");
+  var prompt = card.root.querySelector(".card-prompt");
+  title.id = idPrefix + "-model";
+  prompt.id = idPrefix + "-prompt";
+  title.textContent = card.model.name;
+  prompt.textContent = card.prompt || "(no prompt)";
+  card.root.setAttribute("aria-labelledby", title.id + " " + prompt.id);
+}
+
+/** Text output gets its live region now, so assistive technology hears the tokens arrive. */
+function prepareOutput(card) {
+  if (card.model.kind !== "text") return;
+  card.textOutput = document.createElement("p");
+  card.textOutput.className = "text-output";
+  card.textOutput.setAttribute("aria-live", "polite");
+  card.output.appendChild(card.textOutput);
+}
+
+function cancel(card) {
+  card.cancelPressed = true;
+  card.cancel.disabled = true;
+  card.client.cancel().catch(function (err) {
+    card.cancel.disabled = false;
+    showError(card, err.message);
+  });
+}
+
+export function isFinished(phase) {
+  return phase === "succeeded" || phase === "failed" || phase === "canceled" || phase === "error";
+}
+
+/* ---------------- status and phase ---------------- */
+
+function showStatus(card, status) {
+  card.root.dataset.status = status;
+  card.status.textContent = STATUS_LABELS[status] || status;
+}
+
+function showPhase(card, state) {
+  card.root.dataset.phase = state.phase;
+  if (state.id) card.root.dataset.predictionId = state.id;
+  var finished = isFinished(state.phase);
+  card.cancel.hidden = finished;
+  if (card.remove) card.remove.hidden = !finished;
+  if (state.phase === "error") card.status.textContent = "Error";
+  if (state.phase === "canceled") describeCancel(card);
+  if (state.phase === "failed") describeFailure(card);
+  if (finished && card.cancelPressed) moveFocusOn(card);
+}
+
+/** After Cancel the button goes away: focus goes to the card's next action, not to <body>. */
+function moveFocusOn(card) {
+  card.cancelPressed = false;
+  var active = document.activeElement;
+  if (active && active !== document.body && active !== card.cancel) return;
+  var next = card.remove && !card.remove.hidden ? card.remove : card.nextFocus;
+  if (next) next.focus();
+}
+
+/** A failed card says where it stopped, never a stale ETA. */
+function describeFailure(card) {
+  var progress = card.progress;
+  var where = progress && typeof progress.current === "number" && typeof progress.total === "number"
+    ? " at step " + progress.current + " of " + progress.total : "";
+  card.progressText.textContent = "Failed" + where;
+  card.bar.setAttribute("aria-valuetext", card.progressText.textContent);
+}
+
+/** While the connection is down the ETA cannot be trusted: it is shown paused. */
+function showCardConnection(card, info) {
+  var down = info.state === "reconnecting" || info.state === "offline" || info.state === "failed";
+  if (down === card.disconnected) return;
+  card.disconnected = down;
+  if (!isFinished(card.root.dataset.phase)) refreshProgressText(card);
+}
+
+function describeCancel(card) {
+  var now = card.bar.getAttribute("aria-valuenow");
+  card.progressText.textContent = "Canceled" + (now && now !== "0" ? " at " + now + "%" : "");
+}
+
+/* ---------------- progress ---------------- */
+
+function setProgress(card, percent) {
+  var clamped = Math.max(0, Math.min(100, percent));
+  card.bar.setAttribute("aria-valuenow", String(Math.round(clamped)));
+  card.fill.style.width = clamped + "%";
+}
+
+function showProgress(card, progress) {
+  card.progress = progress;
+  var measurable = typeof progress.percent === "number";
+  card.bar.classList.toggle("is-indeterminate", !measurable);
+  if (measurable) setProgress(card, progress.percent);
+  refreshProgressText(card);
+}
+
+/** One line under the bar: percent, step, stage, ETA, and for text models the tokens so far. */
+function refreshProgressText(card) {
+  var parts = card.progress ? describeProgress(card) : [];
+  if (!card.progress && card.estimated) parts.push(card.bar.getAttribute("aria-valuenow") + "%");
+  if (card.model.kind === "text" && card.tokenCount > 0) parts.push(describeTokens(card));
+  if (parts.length === 0) return;
+  var text = parts.join(" · ");
+  card.progressText.textContent = text;
+  card.bar.setAttribute("aria-valuetext", text);
+}
+
+function describeProgress(card) {
+  var progress = card.progress;
+  var parts = [];
+  var percent = typeof progress.percent === "number" ? card.bar.getAttribute("aria-valuenow") : null;
+  if (percent !== null) parts.push(percent + "%");
+  if (typeof progress.current === "number" && typeof progress.total === "number") {
+    parts.push("step " + progress.current + " of " + progress.total);
+  } else if (typeof progress.current === "number") {
+    parts.push("step " + progress.current);
+  }
+  if (progress.step) parts.push(progress.step);
+  if (typeof progress.eta_seconds === "number" && progress.eta_seconds > 0 && percent !== "100") {
+    parts.push(card.disconnected ? "time left paused while reconnecting"
+      : "about " + formatDuration(progress.eta_seconds) + " left");
+  }
+  return parts;
+}
+
+function describeTokens(card) {
+  var budget = card.input.max_tokens;
+  var status = card.root.dataset.status;
+  var running = !status || status === "processing" || status === "starting";
+  if (running && typeof budget === "number") return card.tokenCount + " of up to " + budget + " tokens";
+  return card.tokenCount + (card.tokenCount === 1 ? " token" : " tokens");
+}
+
+export function formatDuration(seconds) {
+  var whole = Math.max(1, Math.round(seconds));
+  if (whole < 60) return whole + " s";
+  var minutes = Math.floor(whole / 60);
+  var rest = whole % 60;
+  return minutes + " min" + (rest ? " " + rest + " s" : "");
+}
+
+/* ---------------- output ---------------- */
+
+function showOutput(card, output) {
+  if (card.model.kind === "text") {
+    showText(card, output);
+    return;
+  }
+  var urls = imageUrlsOf(output.value);
+  if (urls) {
+    showImages(card, urls);
+  } else if (output.value !== null && output.value !== undefined) {
+    showRawOutput(card, output.value);
+  }
+}
+
+function showText(card, output) {
+  if (output.text === null) return;
+  card.textOutput.textContent = output.text;
+  // The snapshot's token list is authoritative; chunks after it add one each,
+  // and a replayed chunk (after a reconnect) never counts twice.
+  var tokens = Array.isArray(output.value) ? output.value.length : 0;
+  if (output.delta) {
+    card.chunksSinceSnapshot += 1;
+  } else {
+    card.chunksSinceSnapshot = 0;
+  }
+  card.tokenCount = tokens + card.chunksSinceSnapshot;
+  if (output.text) markRunning(card);
+  estimateTextProgress(card);
+  refreshProgressText(card);
+}
+
+/** Text models log nothing measurable: tokens against max_tokens stand in until the server knows better. */
+function estimateTextProgress(card) {
+  var budget = card.input.max_tokens;
+  if (card.progress || typeof budget !== "number" || budget <= 0) return;
+  card.estimated = true;
+  setProgress(card, (100 * Math.min(card.tokenCount, budget)) / budget);
+}
+
+function imageUrlsOf(value) {
+  var list = typeof value === "string" ? [value] : value;
+  if (!Array.isArray(list) || list.length === 0) return null;
+  var looksLikeUrl = function (item) {
+    return typeof item === "string" && /^(https?:|data:image\/|\/)/.test(item);
+  };
+  return list.every(looksLikeUrl) ? list : null;
+}
+
+/** Snapshots repeat the output; the images are rebuilt only when their URLs change, so they never flicker. */
+function showImages(card, urls) {
+  var key = urls.join("\n");
+  if (card.imageKey === key) return;
+  card.imageKey = key;
+  card.output.innerHTML = "";
+  urls.forEach(function (url, index) {
+    var alt = "Generated image for: " + card.prompt + (urls.length > 1 ? " (" + (index + 1) + ")" : "");
+    card.output.appendChild(imageFigure(url, alt));
+  });
+}
+
+function imageFigure(url, alt) {
+  var figure = document.createElement("figure");
+  var link = document.createElement("a");
+  var image = document.createElement("img");
+  link.href = url;
+  link.target = "_blank";
+  link.rel = "noopener";
+  image.src = url;
+  image.alt = alt;
+  image.decoding = "async";
+  link.appendChild(image);
+  figure.appendChild(link);
+  return figure;
+}
+
+function showRawOutput(card, value) {
+  var pre = document.createElement("pre");
+  pre.className = "raw-output";
+  pre.textContent = typeof value === "string" ? value : JSON.stringify(value, null, 2);
+  card.output.innerHTML = "";
+  card.output.appendChild(pre);
+}
+
+/* ---------------- logs and errors ---------------- */
+
+/**
+ * The client reassembles the log (the first snapshot's tail plus deltas);
+ * the card shows what it has and links the whole log. Logs follow their tail
+ * unless the person scrolled up to read. The first log line also means the
+ * model runs, whatever the last snapshot's status said.
+ */
+function showLogs(card, logs) {
+  var pre = card.logs;
+  var atEnd = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 24;
+  pre.textContent = (card.client && card.client.logsOffset > 0 ? "…\n" : "") + (logs || "");
+  if (atEnd) scrollLogsToEnd(card);
+  var url = card.client ? card.client.logsUrl : null;
+  if (card.fullLog && url) {
+    card.fullLog.href = url;
+    card.fullLog.hidden = false;
+  }
+  if (logs) markRunning(card);
+}
+
+/** Output or logs arriving while the status still says "starting": the model runs. */
+function markRunning(card) {
+  if (card.root.dataset.status === "starting") card.status.textContent = STATUS_LABELS.processing;
+}
+
+function scrollLogsToEnd(card) {
+  card.logs.scrollTop = card.logs.scrollHeight;
+}
+
+function showClientError(card, error) {
+  // A refused POST made no prediction; each page shows that sentence by its form instead.
+  if (error.kind === "request") return;
+  showError(card, error.message);
+}
+
+function showError(card, message) {
+  card.error.textContent = message;
+  card.error.hidden = false;
+}
