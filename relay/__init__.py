@@ -17,9 +17,10 @@ from flask import Flask, request
 from werkzeug.routing import Map
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from . import api, errors, lifecycle, limits, logs, pages, security, visitors
+from . import api, errors, lifecycle, limits, logs, pages, runs_api, security, visitors
 from .config import ConfigError, Settings
 from .errors import NotFound
+from .runs import Runs
 from .service import RelayService
 from .upstream import Upstream
 
@@ -67,6 +68,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, *,
     service = RelayService(settings, secret_key, upstream, _redis_client(settings))
     app.extensions["relay"] = service
     lifecycle.end_streams_on_sigterm(service.shutdown)
+    service.runs = Runs(settings, Path(app.instance_path), secret_key, service)
+    service.runs.start()
     if embedded:
         _mount_emulator(app, settings, upstream, token or "")
 
@@ -76,6 +79,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *,
     visitors.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(runs_api.bp)
     limits.init_app(app, settings)  # after the blueprints: it wraps their rate-limited views
     return app
 

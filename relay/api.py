@@ -23,6 +23,7 @@ from .service import RelayService
 from .streams import split_id
 from .tokens import Purpose
 from .validation import parse_create_request
+from .visitors import current_visitor
 
 __all__ = ["bp"]
 
@@ -85,7 +86,7 @@ def create_prediction() -> tuple[Response, int]:
     service = _service()
     try:
         create = parse_create_request(_json_body(), service.settings.allowed_models)
-        answer = service.create(create)
+        answer = service.create(create, visitor=current_visitor().id)
     except RelayError as error:
         service.metrics.creates.labels(error.code).inc()
         raise

@@ -86,6 +86,11 @@ class Settings:
     body_timeout: float = 10.0
     max_streams_per_client: int = 50
     max_watch_per_stream: int = 32
+    database_url: str | None = None  # None: SQLite in the instance folder
+    storage_url: str | None = None  # None: file:// in the instance folder
+    keep_outputs: bool = True
+    retention_days: float = 30.0
+    max_kept_bytes: int = 100 * 2**20
 
     @property
     def redis_client_url(self) -> str | None:
@@ -147,6 +152,12 @@ class Settings:
             max_streams_per_client=int(
                 reader.number("RELAY_MAX_STREAMS_PER_CLIENT", 50, low=1, high=100_000, whole=True)
             ),
+            database_url=reader.database_url("DATABASE_URL"),
+            storage_url=reader.storage_url("RELAY_STORAGE_URL"),
+            keep_outputs=reader.text("RELAY_KEEP_OUTPUTS") not in ("0", "false", "no", "off"),
+            retention_days=reader.number("RELAY_RETENTION_DAYS", 30.0, low=0.0001, high=36500),
+            max_kept_bytes=int(reader.number("RELAY_MAX_KEPT_BYTES", 100 * 2**20, low=1024, high=2**40,
+                                             whole=True)),
         )
         reader.raise_if_any()
         return settings
@@ -191,6 +202,20 @@ class _Reader:
             return False
         self._problems.append(f"{name}={raw!r}: expected 1 or 0 (true or false)")
         return default
+
+    def database_url(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is not None and not re.match(r"^(postgres|postgresql|sqlite)(\+\w+)?://", value):
+            self._problems.append(f"{name}: expected a postgres://, postgresql:// or sqlite:// URL")
+            return None
+        return value
+
+    def storage_url(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is not None and not re.match(r"^(file://.|s3://[^/\s]+)", value):
+            self._problems.append(f"{name}={value!r}: expected file:///a/folder or s3://bucket/prefix")
+            return None
+        return value
 
     def number(
         self, name: str, default: float, *, low: float, high: float, whole: bool = False

@@ -38,6 +38,11 @@ class Feed:
         self._on_stream_url = on_stream_url
         self._on_finished = on_finished
         self._progress = ProgressTracker()
+        # Optional hooks (relay/runs.py): `decorate` may amend a state before it is published
+        # (kept outputs, `estimate`); `observe` sees each state that was published.
+        self.decorate: Callable[[dict[str, Any], Mapping[str, Any], Mapping[str, Any] | None],
+                                dict[str, Any]] | None = None
+        self.observe: Callable[[Mapping[str, Any]], None] | None = None
 
     def apply(self, prediction: Mapping[str, Any]) -> Applied:
         """Publish the prediction's state if it is new; publish `done` after a terminal one."""
@@ -50,7 +55,11 @@ class Feed:
         held = self._hub.latest(prediction_id)
         if held is not None and is_older(snapshot, held):
             return Applied.STALE
+        if self.decorate is not None:
+            snapshot = self.decorate(snapshot, prediction, held)
         changed = self._hub.publish_state(prediction_id, snapshot)
+        if changed and self.observe is not None:
+            self.observe(snapshot)
         status = snapshot["status"]
         if status in TERMINAL_STATUSES:
             self._progress.forget(prediction_id)

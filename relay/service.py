@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -25,6 +25,9 @@ from .upstream import Upstream
 from .validation import CreateRequest
 from .watcher import PollPolicy, Watchers
 from .webhooks import SeenIds, WebhookReceiver
+
+if TYPE_CHECKING:
+    from .runs import Runs
 
 __all__ = ["RelayService"]
 
@@ -68,13 +71,14 @@ class RelayService:
         self.limits = StreamLimits(heartbeat=settings.heartbeat_interval, max_age=settings.stream_max_age)
         self._housekeeper: threading.Thread | None = None
         self.started = time.time()
+        self.runs: Runs | None = None  # run records, kept outputs, estimates (relay/runs.py)
 
     @property
     def backend(self) -> str:
         return "emulator" if self.settings.uses_emulator else "replicate"
 
     # -- predictions ------------------------------------------------------------
-    def create(self, request: CreateRequest) -> dict[str, Any]:
+    def create(self, request: CreateRequest, visitor: str | None = None) -> dict[str, Any]:
         """Start a prediction upstream and begin following it; the create answer's fields."""
         webhook = None
         if self.settings.public_url:
@@ -89,6 +93,8 @@ class RelayService:
         prediction_id = str(prediction.get("id", ""))
         if not prediction_id:
             raise UpstreamUnavailable("Replicate answered the create without a prediction id.")
+        if self.runs is not None and visitor is not None:
+            self.runs.created(prediction, request.target.model, request.input, visitor)
         self.feed.apply(prediction)
         self.watchers.ensure(prediction_id)
         self._start_housekeeping()
@@ -131,6 +137,8 @@ class RelayService:
         """Make sure the hub has the prediction (raise NotFound if Replicate doesn't know it)."""
         if self.hub.knows(prediction_id):
             return
+        if self.runs is not None and self.runs.replay_final(prediction_id):
+            return  # finished, and held by no hub (say, after a restart): from its record
         try:
             self.feed.apply(self.upstream.get(prediction_id))
         except (UpstreamUnavailable, UpstreamError) as error:

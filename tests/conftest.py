@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from testbed import RedisServer, RelayServer, redis_binary
+from testbed.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -72,3 +73,17 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis").start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server the tests start themselves (testbed/postgres.py)."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """DATABASE_URL of a fresh, empty database on that server."""
+    return postgres_server.new_database()

@@ -6,7 +6,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.relay_page import wait_for
+from testbed import wait_until
 
 # The widget's module-scoped servers (embed_site, allowed_host) are test_embed.py's fixtures.
 from tests.browser.test_embed import (  # noqa: F401
@@ -57,13 +57,13 @@ def test_the_iframe_grows_when_the_output_image_loads(
         inner = int(frame.evaluate(content))
         return outer if abs(outer - inner) <= 2 else None
 
-    wait_for(lambda: held, timeout=10, what="the image request")
-    before = wait_for(agreed_height, timeout=10, what="the iframe to fit the card without its image")
+    wait_until(lambda: held, timeout=10, what="the image request")
+    before = wait_until(agreed_height, timeout=10, what="the iframe to fit the card without its image")
     for route in held:
         route.continue_()
     picture = frame.get_by_role("img", name="Generated image for: a slow lighthouse")
     frame.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=picture.element_handle())
-    after = wait_for(lambda: (h := agreed_height()) is not None and h > before + 60 and h, timeout=10,
+    after = wait_until(lambda: (h := agreed_height()) is not None and h > before + 60 and h, timeout=10,
                      what="the iframe to grow with the loaded image")
     assert after > before + 60, (before, after)
     assert frame.evaluate("document.documentElement.scrollHeight <= document.documentElement.clientHeight + 1")

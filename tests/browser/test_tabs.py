@@ -10,8 +10,9 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from testbed import wait_until
 from tests.browser.instrument import INSTRUMENT
-from tests.browser.relay_page import card_status, open_relay, start, wait_for
+from tests.browser.relay_page import card_status, open_relay, start
 
 IMAGE = "relay/image-demo"
 
@@ -56,16 +57,16 @@ def test_three_tabs_hold_one_stream_and_the_leaders_close_loses_and_repeats_noth
             open_relay(page, relay_site.url)
         for n, page in enumerate(pages):
             cards.append(start(page, IMAGE, f"tab {n} lantern", fields={"Steps": 150}, extra={"step_delay": 0.1}))
-        wait_for(lambda: len(open_streams(pages)) == 1 and open_streams(pages)[0][1].count("watch=") == 3,
+        wait_until(lambda: len(open_streams(pages)) == 1 and open_streams(pages)[0][1].count("watch=") == 3,
                  timeout=10, what="one stream watching all three predictions")
         leader = open_streams(pages)[0][0]
         for other in (i for i in range(3) if i != leader):
-            wait_for(lambda other=other: len(pages[other].evaluate("window.relayedEvents")) >= 3, timeout=10,
+            wait_until(lambda other=other: len(pages[other].evaluate("window.relayedEvents")) >= 3, timeout=10,
                      what="events relayed to a follower tab")
 
         pages[leader].close()
         followers = [i for i in range(3) if i != leader]
-        wait_for(lambda: len(open_streams(pages)) == 1, timeout=10, what="a new leader's stream")
+        wait_until(lambda: len(open_streams(pages)) == 1, timeout=10, what="a new leader's stream")
         new_leader, resumed_url = open_streams(pages)[0]
         assert new_leader in followers
         assert "lastEventId=" in resumed_url, resumed_url  # resumed by id, not from scratch

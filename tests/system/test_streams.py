@@ -41,7 +41,7 @@ def test_image_prediction_streams_progress_to_success(api: httpx.Client) -> None
     percents = [s["progress"]["percent"] for s in snapshots(events) if s["progress"]]
     assert percents == sorted(percents) and percents[-1] == 100.0 and len(set(percents)) > 2
     assert events[-1].kind == "done" and events[-1].data == {"id": created["id"], "status": "succeeded"}
-    image = api.get(snapshots(events)[-1]["output"][0], timeout=10)  # a same-origin path (never from Host)
+    image = api.get(snapshots(events)[-1]["output"][0], timeout=10)  # a kept /files/ path on Relay's origin
     assert image.status_code == 200 and image.content.startswith(b"\x89PNG\r\n\x1a\n")
 
 
