@@ -15,13 +15,14 @@ from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .bodies import read_body
-from .catalog import describe
-from .errors import Forbidden, InvalidRequest, PayloadTooLarge, RelayError, UnsupportedMediaType
+from .errors import Forbidden, InvalidRequest, PayloadTooLarge, RelayError, UnsupportedMediaType, error_response
+from .inputs import InvalidInput
 from .limits import cancel_limited, creation_limited, stream_slot
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .service import RelayService
 from .streams import split_id
 from .tokens import Purpose
+from .uploads import check_upload, inline_limit, store_upload
 from .validation import parse_create_request
 from .visitors import current_visitor
 
@@ -85,7 +86,7 @@ def _finite(text: str) -> float:
 def create_prediction() -> tuple[Response, int]:
     service = _service()
     try:
-        create = parse_create_request(_json_body(), service.settings.allowed_models)
+        create = service.checked_input(parse_create_request(_json_body(), service.settings.allowed_models))
         answer = service.create(create, visitor=current_visitor().id)
     except RelayError as error:
         service.metrics.creates.labels(error.code).inc()
@@ -227,8 +228,37 @@ def metrics() -> Response:
 
 @bp.get("/api/models")
 def list_models() -> Response:
-    models = describe(_service().settings.allowed_models)
+    service = _service()
+    models = service.schemas.describe_all(service.settings.allowed_models)
     return jsonify(models=[m.as_dict() for m in models])
+
+
+@bp.errorhandler(InvalidInput)
+def _invalid_input(error: InvalidInput) -> Response:
+    response = error_response(error.status, error.code, error.message)
+    body = response.get_json()
+    body["field"] = error.field
+    response.set_data(json.dumps(body))
+    return response
+
+
+@bp.post("/api/uploads")
+@creation_limited
+def upload_file() -> tuple[Response, int]:
+    """One file from a visitor, as a URL to pass as a file input (SPEC §6.2)."""
+    service = _service()
+    limit = service.settings.max_upload_bytes
+    if not (request.mimetype or "").startswith("multipart/form-data"):
+        raise UnsupportedMediaType("Send the file as multipart/form-data.")
+    request.max_content_length = limit + 64 * 1024  # the file plus its multipart framing
+    try:
+        files = [f for name in request.files for f in request.files.getlist(name)]
+    except RequestEntityTooLarge:
+        raise PayloadTooLarge(f"The file is larger than {limit // 2**20 or 1} MB.") from None
+    data, content_type, name = check_upload(files, limit)
+    url = store_upload(service.upstream, data, content_type, name,
+                       inline_max=inline_limit(service.settings.max_body_bytes))
+    return jsonify(success=True, url=url), 201
 
 
 @bp.get("/healthz")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 __all__ = ["EMULATOR_MODELS", "PUBLIC_MODELS", "AllowedModel", "ConfigError", "Settings"]
 
@@ -17,6 +18,7 @@ _VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
 _RATE_LIMIT = re.compile(
     r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day|month|year)s?\s*$", re.IGNORECASE
 )
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -26,19 +28,52 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class AllowedModel:
-    """One entry of RELAY_ALLOWED_MODELS: a model, optionally pinned to one version."""
+    """One entry of RELAY_ALLOWED_MODELS: `owner/name[:version][?field=value&…][#edit=field+field]`.
+
+    `pins` are inputs the server sets whatever a visitor sends (values as written,
+    read by the model's schema later); `edit` lists what visitors may change
+    (None: every input that is not pinned).
+    """
 
     name: str
     version: str | None = None
+    pins: tuple[tuple[str, str], ...] = ()
+    edit: tuple[str, ...] | None = None
 
     @classmethod
     def parse(cls, text: str) -> AllowedModel:
-        name, _, version = text.strip().partition(":")
+        text = text.strip()
+        rest, hash_sign, fragment = text.partition("#")
+        rest, _, query = rest.partition("?")
+        name, _, version = rest.partition(":")
         if not _MODEL_NAME.match(name):
             raise ValueError(f"{text!r} is not owner/name or owner/name:version")
         if version and not _VERSION_ID.match(version):
             raise ValueError(f"{text!r} has a version that is not 64 hex digits")
-        return cls(name=name.lower(), version=version or None)
+        pins: dict[str, str] = {}
+        for field, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
+            if not _FIELD.match(field):
+                raise ValueError(f"{text!r} pins {field!r}, which is not an input name")
+            pins[field] = value
+        edit: tuple[str, ...] | None = None
+        if hash_sign:
+            key, _, fields = fragment.partition("=")
+            if key != "edit":
+                raise ValueError(f"{text!r}: after # expected edit=field+field")
+            edit = tuple(dict.fromkeys(f for f in fields.split("+") if f))
+            bad = [f for f in edit if not _FIELD.match(f)]
+            if bad:
+                raise ValueError(f"{text!r} lets visitors edit {bad[0]!r}, which is not an input name")
+            pinned = [f for f in edit if f in pins]
+            if pinned:
+                raise ValueError(f"{text!r} both pins and lets visitors edit {pinned[0]!r}")
+        return cls(name=name.lower(), version=version or None, pins=tuple(pins.items()), edit=edit)
+
+    def editable(self, field: str) -> bool:
+        """May a visitor set this input?"""
+        if any(field == pinned for pinned, _ in self.pins):
+            return False
+        return self.edit is None or field in self.edit
 
 
 EMULATOR_MODELS = tuple(AllowedModel(f"relay/{name}-demo")
@@ -91,6 +126,7 @@ class Settings:
     keep_outputs: bool = True
     retention_days: float = 30.0
     max_kept_bytes: int = 100 * 2**20
+    max_upload_bytes: int = 10 * 2**20
 
     @property
     def redis_client_url(self) -> str | None:
@@ -158,6 +194,9 @@ class Settings:
             retention_days=reader.number("RELAY_RETENTION_DAYS", 30.0, low=0.0001, high=36500),
             max_kept_bytes=int(reader.number("RELAY_MAX_KEPT_BYTES", 100 * 2**20, low=1024, high=2**40,
                                              whole=True)),
+            max_upload_bytes=int(
+                reader.number("RELAY_MAX_UPLOAD_BYTES", 10 * 2**20, low=1024, high=100 * 2**20, whole=True)
+            ),
         )
         reader.raise_if_any()
         return settings

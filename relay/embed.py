@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import ModelInfo
+from .model_schema import ModelInfo
 
 __all__ = ["THEMES", "EmbedOptions", "parse_embed_query"]
 

@@ -7,7 +7,6 @@ import re
 
 from flask import Blueprint, current_app, render_template, request
 
-from .catalog import describe
 from .embed import parse_embed_query
 from .service import RelayService
 
@@ -33,7 +32,7 @@ def index() -> str:
 def embed() -> tuple[str, int]:
     """The widget; bad query parameters get the widget's own message (400), never a 500."""
     service = _service()
-    models = describe(service.settings.allowed_models)
+    models = service.schemas.describe_all(service.settings.allowed_models)
     options = parse_embed_query(request.args, models)
     offered = models if "model" in options.editable or options.model is None else [options.model]
     page = render_template(

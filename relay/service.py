@@ -15,10 +15,12 @@ from .coordination import Coordination, LocalCoordination, RedisCoordination
 from .errors import InvalidRequest, NotFound, UpstreamError, UpstreamUnavailable
 from .feed import Applied, Feed
 from .hub import Hub, MemoryHub, Replay
+from .inputs import prepare
 from .memory import malloc_trimmer
 from .metrics import Metrics
 from .output_stream import OutputStreams
 from .redis_hub import RedisHub
+from .schemas import ModelSchemas
 from .streams import StreamLimits, event_stream
 from .tokens import TokenSigner
 from .upstream import Upstream
@@ -45,6 +47,7 @@ class RelayService:
                  redis_client: redis.Redis | None = None) -> None:
         self.settings = settings
         self.upstream = upstream
+        self.schemas = ModelSchemas(upstream, redis_client)
         self.metrics = Metrics()
         upstream.observe(lambda endpoint, outcome: self.metrics.upstream_requests.labels(endpoint, outcome).inc())
         coordination: Coordination
@@ -78,6 +81,13 @@ class RelayService:
         return "emulator" if self.settings.uses_emulator else "replicate"
 
     # -- predictions ------------------------------------------------------------
+    def checked_input(self, request: CreateRequest) -> CreateRequest:
+        """The request with pins applied and its input checked against the model's schema."""
+        if request.entry is None:
+            return request
+        checked = prepare(request.entry, self.schemas.get(request.entry), request.input)
+        return CreateRequest(target=request.target, input=checked, entry=request.entry)
+
     def create(self, request: CreateRequest, visitor: str | None = None) -> dict[str, Any]:
         """Start a prediction upstream and begin following it; the create answer's fields."""
         webhook = None

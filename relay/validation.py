@@ -29,6 +29,8 @@ class InputLimits:
 class CreateRequest:
     target: Target
     input: dict[str, Any]
+    # The allow-list entry the request matched: its pins and `#edit` apply (relay/inputs.py).
+    entry: AllowedModel | None = None
 
 
 def parse_create_request(body: object, allowed: tuple[AllowedModel, ...],
@@ -56,7 +58,15 @@ def parse_create_request(body: object, allowed: tuple[AllowedModel, ...],
         if not isinstance(version, str):
             raise InvalidRequest("`version` must be a string: a 64-hex id or \"owner/name:<id>\".")
         target = _allowed_version(version, allowed)
-    return CreateRequest(target=target, input=model_input)
+    return CreateRequest(target=target, input=model_input, entry=_entry_for(target, allowed))
+
+
+def _entry_for(target: Target, allowed: tuple[AllowedModel, ...]) -> AllowedModel | None:
+    """The allow-list entry for what will run: the one with its exact version, else the any-version one."""
+    entries = [m for m in allowed if m.name == target.model]
+    exact = [m for m in entries if m.version is not None and m.version == target.version]
+    chosen = exact or [m for m in entries if m.version is None] or entries
+    return chosen[0] if chosen else None
 
 
 def _allowed_model(name: str, allowed: tuple[AllowedModel, ...]) -> Target:
@@ -110,7 +120,8 @@ def _check_input(value: Mapping[str, Any], limits: InputLimits) -> None:
                 raise InvalidRequest(f"`input` has too many values (more than {limits.max_keys}).")
             stack.extend((child, depth + 1) for child in item)
         elif isinstance(item, str):
-            if len(item) > limits.max_string:
+            # data: URLs (small uploads, relay/uploads.py) are bounded by the body limit instead.
+            if len(item) > limits.max_string and not item.startswith("data:"):
                 raise InvalidRequest(f"A string in `input` is longer than {limits.max_string} characters.")
             _check_text(item)
 

@@ -9,6 +9,7 @@
 import { RelayTabs } from "./client/index.js";
 import * as RelayCard from "./page/card.js";
 import * as controls from "./page/controls.js";
+import * as form from "./page/form.js";
 
 var app = document.getElementById("relay-app");
 var config = controls.readPageSettings(app);
@@ -78,14 +79,20 @@ function selectModel(model) {
   var previousPrompt = previous && previous.default_input ? previous.default_input.prompt : undefined;
   var untouched = dom.prompt.value === "" || dom.prompt.value === previousPrompt;
   if (untouched && typeof defaults.prompt === "string") dom.prompt.value = defaults.prompt;
-  // One field per sample input besides the prompt; the JSON box covers anything else.
-  controls.fillFields(dom.inputs, defaults, Object.keys(defaults));
+  // The form from the model's schema (page/form.js); the Prompt box is its `prompt` input.
+  dom.prompt.closest(".field").hidden = !hasPrompt(model);
+  form.renderFields(dom.inputs, model, { skip: ["prompt"], apiRoot: config.apiRoot });
+}
+
+function hasPrompt(model) {
+  return !model.editable || model.editable.indexOf("prompt") >= 0;
 }
 
 /** The prediction's input from the form; throws an Error with a sentence for the person. */
 function readInput() {
   var extra = readExtraInput();
-  var input = controls.readFields(dom.inputs, { prompt: dom.prompt.value });
+  var input = form.readFields(dom.inputs, currentModel);
+  if (hasPrompt(currentModel)) input.prompt = dom.prompt.value;
   return Object.assign(input, extra);
 }
 
@@ -108,6 +115,7 @@ function submitPrediction(event) {
   event.preventDefault();
   if (controls.isBusy(dom.generate) || dom.generate.disabled || !currentModel) return;
   controls.clearFormError(dom.formError);
+  form.clearInvalid(dom.form);
   var input;
   try {
     input = readInput();
@@ -124,11 +132,14 @@ function submitPrediction(event) {
     }, function (err) {
       card.client.close();
       if (err.status === 429 && waitFrom(err) > 0) {
-        countDownRateLimit(err);
-      } else {
-        controls.showFormError(dom.formError, err.message);
-        controls.setBusy(dom.generate, false);
+        countDownRateLimit(err);  // Generate stays unavailable until the wait is over
+        return;
       }
+      // invalid_input names its field: mark it and move focus there (page/form.js).
+      if (!(err.field && form.markInvalid(dom.form, err.field, err.message))) {
+        controls.showFormError(dom.formError, err.message);
+      }
+      controls.setBusy(dom.generate, false);
     });
 }
 

@@ -22,6 +22,7 @@
  */
 import * as RelayCard from "./page/card.js";
 import * as controls from "./page/controls.js";
+import * as form from "./page/form.js";
 
 var PROTOCOL = 1;
 var OUTBOX_LIMIT = 50;
@@ -164,14 +165,22 @@ function renderInputs() {
   var model = controls.findModel(config.models, dom.model.value);
   var keys = config.editable.filter(function (key) { return key !== "model"; });
   if (model) {
-    controls.fillFields(dom.inputs, baseInput(model), keys);
+    form.renderFields(dom.inputs, shownModel(model, keys), { skip: ["prompt"], apiRoot: config.apiRoot, fold: false });
   } else {
     dom.inputs.innerHTML = "";
   }
 }
 
+/** The model as the form draws it (page/form.js): the inputs the host lets visitors change, its presets. */
+function shownModel(model, keys) {
+  var editable = (model.editable || Object.keys((model.inputs && model.inputs.properties) || {}))
+    .filter(function (key) { return keys.indexOf(key) >= 0; });
+  return Object.assign({}, model, { editable: editable, default_input: baseInput(model) });
+}
+
 function readInput(model) {
-  var input = controls.readFields(dom.inputs, baseInput(model));
+  var keys = config.editable.filter(function (key) { return key !== "model"; });
+  var input = Object.assign(baseInput(model), form.readFields(dom.inputs, shownModel(model, keys)));
   input.prompt = dom.prompt.value;
   return input;
 }
@@ -189,6 +198,7 @@ function submit(event) {
     return;
   }
   controls.clearFormError(dom.formError);
+  form.clearInvalid(dom.form);
   startPrediction(model, input);
 }
 
@@ -202,7 +212,10 @@ function startPrediction(model, input) {
   dom.cardSlot.appendChild(card.root);
   controls.setBusy(dom.generate, true);
   card.client.start(model.name, input).catch(function (err) {
-    controls.showFormError(dom.formError, err.message);
+    // invalid_input names its field: mark it when the widget shows it (page/form.js).
+    if (!(err.field && form.markInvalid(dom.form, err.field, err.message))) {
+      controls.showFormError(dom.formError, err.message);
+    }
   });
 }
 

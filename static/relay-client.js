@@ -98,6 +98,7 @@
       this.status = details.status || null;
       this.kind = details.kind || "stream";
       this.retryAfterMs = details.retryAfterMs || 0;
+      this.field = details.field || null;
     }
     static fromResponse(response, body, kind) {
       const message = body && typeof body.error === "string" && body.error ? body.error : "Relay answered " + response.status + ". Please try again.";
@@ -105,7 +106,8 @@
         code: body && body.code || "http_" + response.status,
         status: response.status,
         kind,
-        retryAfterMs: retryAfterMs(response)
+        retryAfterMs: retryAfterMs(response),
+        field: body && typeof body.field === "string" ? body.field : null
       });
     }
   };

@@ -1,8 +1,10 @@
 """A scripted stand-in for Replicate's HTTP API on 127.0.0.1, for tests of how Relay reacts.
 
 Each GET of a prediction takes the next answer from a script (status, headers,
-JSON body); the last answer repeats. Every request's arrival time is kept, so a
-test can check how long Relay waited between two.
+JSON body); the last answer repeats. A request whose "METHOD /path" is in `fixed`
+gets that answer instead and leaves the script alone (a model's schema, read before
+a create). Every request's arrival time is kept, so a test can check how long Relay
+waited between two.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ class Answer:
 
 
 class ScriptedUpstream:
-    def __init__(self, script: list[Answer]) -> None:
+    def __init__(self, script: list[Answer], fixed: dict[str, Answer] | None = None) -> None:
         self.script = list(script)
+        self.fixed = dict(fixed or {})
         self.arrivals: list[tuple[float, str, str]] = []  # (monotonic time, method, path)
         self.lock = threading.Lock()
         self.url = ""
@@ -36,6 +39,8 @@ class ScriptedUpstream:
     def next_answer(self, method: str, path: str) -> Answer:
         with self.lock:
             self.arrivals.append((time.monotonic(), method, path))
+            if f"{method} {path}" in self.fixed:
+                return self.fixed[f"{method} {path}"]
             return self.script.pop(0) if len(self.script) > 1 else self.script[0]
 
     def times(self, method: str = "GET") -> list[float]:
@@ -44,8 +49,8 @@ class ScriptedUpstream:
 
 
 @contextmanager
-def scripted_upstream(script: list[Answer]) -> Iterator[ScriptedUpstream]:
-    upstream = ScriptedUpstream(script)
+def scripted_upstream(script: list[Answer], fixed: dict[str, Answer] | None = None) -> Iterator[ScriptedUpstream]:
+    upstream = ScriptedUpstream(script, fixed)
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:

@@ -133,6 +133,7 @@ export class RelayError extends Error {
     this.status = details.status || null;
     this.kind = details.kind || "stream";
     this.retryAfterMs = details.retryAfterMs || 0;
+    this.field = details.field || null; // with code "invalid_input": the input that is wrong
   }
 
   static fromResponse(response, body, kind) {
@@ -144,6 +145,7 @@ export class RelayError extends Error {
       status: response.status,
       kind,
       retryAfterMs: retryAfterMs(response),
+      field: body && typeof body.field === "string" ? body.field : null,
     });
   }
 }

@@ -11,6 +11,7 @@
  *   card.client.start(model.name, input);   // card.root is the <article> to place
  */
 import { RelayClient } from "../client/index.js";
+import * as outputs from "./outputs.js";
 
 
 var STATUS_LABELS = {
@@ -27,6 +28,7 @@ var DRAWERS = {
   onStatus: showStatus,
   onProgress: showProgress,
   onOutput: showOutput,
+  onSuccess: showFinished,
   onLogs: showLogs,
   onState: showPhase,
   onError: showClientError,
@@ -244,12 +246,27 @@ function showOutput(card, output) {
     showText(card, output);
     return;
   }
-  var urls = imageUrlsOf(output.value);
-  if (urls) {
-    showImages(card, urls);
-  } else if (output.value !== null && output.value !== undefined) {
-    showRawOutput(card, output.value);
+  // Outputs by kind (page/outputs.js): images here as before, video, audio, JSON and files there.
+  var view = outputs.outputView(card.model.kind, output.value);
+  if (view && view.type === "images") {
+    showImages(card, view.urls);
+  } else if (view) {
+    var key = JSON.stringify(view);
+    if (card.imageKey === key) return;
+    card.imageKey = key;
+    outputs.renderOutput(card.output, view);
   }
+}
+
+/** A finished card offers Download (files) or Copy (text, JSON) and shows its run time. */
+function showFinished(card, snapshot) {
+  var view = outputs.outputView(card.model.kind, snapshot ? snapshot.output : null);
+  if (!card.finished) {
+    card.finished = document.createElement("div");
+    card.finished.className = "card-finished";
+    card.root.querySelector(".card-actions").before(card.finished);
+  }
+  outputs.renderFinished(card.finished, view, snapshot ? snapshot.metrics : null);
 }
 
 function showText(card, output) {
@@ -277,21 +294,13 @@ function estimateTextProgress(card) {
   setProgress(card, (100 * Math.min(card.tokenCount, budget)) / budget);
 }
 
-function imageUrlsOf(value) {
-  var list = typeof value === "string" ? [value] : value;
-  if (!Array.isArray(list) || list.length === 0) return null;
-  var looksLikeUrl = function (item) {
-    return typeof item === "string" && /^(https?:|data:image\/|\/)/.test(item);
-  };
-  return list.every(looksLikeUrl) ? list : null;
-}
-
 /** Snapshots repeat the output; the images are rebuilt only when their URLs change, so they never flicker. */
 function showImages(card, urls) {
   var key = urls.join("\n");
   if (card.imageKey === key) return;
   card.imageKey = key;
   card.output.innerHTML = "";
+  card.output.classList.toggle("output-grid", urls.length > 1);
   urls.forEach(function (url, index) {
     var alt = "Generated image for: " + card.prompt + (urls.length > 1 ? " (" + (index + 1) + ")" : "");
     card.output.appendChild(imageFigure(url, alt));
@@ -311,14 +320,6 @@ function imageFigure(url, alt) {
   link.appendChild(image);
   figure.appendChild(link);
   return figure;
-}
-
-function showRawOutput(card, value) {
-  var pre = document.createElement("pre");
-  pre.className = "raw-output";
-  pre.textContent = typeof value === "string" ? value : JSON.stringify(value, null, 2);
-  card.output.innerHTML = "";
-  card.output.appendChild(pre);
 }
 
 /* ---------------- logs and errors ---------------- */

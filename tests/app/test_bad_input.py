@@ -77,10 +77,11 @@ def test_huge_body_is_413(client: httpx.Client) -> None:
     assert_error(answer, 413, "payload_too_large")
 
 
-def test_replicate_input_validation_is_passed_on_as_422(client: httpx.Client) -> None:
+def test_bad_input_is_refused_by_relay_before_replicate_sees_it(client: httpx.Client) -> None:
+    # Relay checks the model's schema itself now (SPEC §6.2): 400 invalid_input naming one field.
     answer = client.post("/api/predictions", json={"model": "relay/image-demo", "input": {"steps": 100000}})
-    assert_error(answer, 422, "upstream_error")
-    assert "prompt" in answer.json()["error"] or "steps" in answer.json()["error"]
+    assert_error(answer, 400, "invalid_input")
+    assert answer.json()["field"] in ("prompt", "steps")
 
 
 def _token(prediction_id: str, salt: str = "relay-stream", key: str = TEST_SECRET) -> str:

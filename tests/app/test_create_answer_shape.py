@@ -14,7 +14,9 @@ BARE = {"id": "abc123", "status": "starting", "input": {"prompt": "x"}, "logs": 
 
 def test_a_create_answer_lacking_model_and_version_is_accepted(tmp_path: Path) -> None:
     done = Answer(200, {**BARE, "status": "succeeded", "output": "ok"})
-    with scripted_upstream([Answer(201, BARE), done]) as fake:
+    # Relay reads the model's schema first: this model has none, so it is offered a plain prompt.
+    no_schema = Answer(200, {"owner": "acme", "name": "bare-model", "latest_version": None})
+    with scripted_upstream([Answer(201, BARE), done], fixed={"GET /v1/models/acme/bare-model": no_schema}) as fake:
         app = create_app({"SECRET_KEY": TEST_SECRET, "INSTANCE_PATH": str(tmp_path),
                           "REPLICATE_API_TOKEN": "r8_test", "REPLICATE_BASE_URL": fake.url,
                           "RELAY_ALLOWED_MODELS": "acme/bare-model"})
@@ -22,6 +24,6 @@ def test_a_create_answer_lacking_model_and_version_is_accepted(tmp_path: Path) -
                                         json={"model": "acme/bare-model", "input": {"prompt": "x"}})
         assert answer.status_code == 201, answer.get_data(as_text=True)
         assert answer.get_json()["id"] == "abc123"
-        method, path = fake.arrivals[0][1:]
-    assert (method, path) == ("POST", "/v1/models/acme/bare-model/predictions")
+        calls = [arrival[1:] for arrival in fake.arrivals if arrival[1:] != ("GET", "/v1/models/acme/bare-model")]
+    assert calls[0] == ("POST", "/v1/models/acme/bare-model/predictions")
     app.extensions["relay"].shutdown()

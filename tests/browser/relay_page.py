@@ -50,7 +50,11 @@ def fill_form(page: Page, model: str, prompt: str | None = None, fields: dict[st
     if prompt is not None:
         page.get_by_role("textbox", name="Prompt").fill(prompt)
     for label, value in (fields or {}).items():
-        page.get_by_label(label, exact=True).fill(str(value))
+        # Labels are the schema's titles ("Max Tokens"): matched whole, in any case.
+        field = page.get_by_label(re.compile(f"^{re.escape(label)}$", re.IGNORECASE))
+        if not field.is_visible():  # optional inputs are folded under "More options"
+            page.locator("#model-inputs details.more-options > summary").click()
+        field.fill(str(value))
     extra_box = page.get_by_role("textbox", name="Extra input (JSON)")
     if not extra_box.is_visible():
         page.get_by_text("More input").click()

@@ -35,10 +35,12 @@ def test_landmarks_are_named_for_people_and_assistive_technology(relay_site: Any
     expect(page.get_by_role("combobox", name="Model")).to_be_visible()
     expect(page.get_by_role("textbox", name="Prompt")).to_be_visible()
     expect(page.get_by_role("button", name="Generate")).to_be_enabled()
+    page.get_by_text("More options").click()  # optional inputs are folded there
     expect(page.get_by_role("spinbutton", name="Steps")).to_have_value("20")
     expect(page.get_by_text("Emulator — set REPLICATE_API_TOKEN to use Replicate")).to_be_visible()
     expect(connection_badge(page)).to_have_attribute("role", "status")
     page.get_by_role("combobox", name="Model").select_option(TEXT)
+    page.get_by_text("More options").click()
     expect(page.get_by_role("spinbutton", name="Max tokens")).to_be_visible()
     expect(page.get_by_role("spinbutton", name="Steps")).to_have_count(0)
     assert page.problems.errors == []
@@ -113,11 +115,16 @@ def test_an_invalid_input_shows_the_servers_sentence(relay_site: Any, new_page: 
     expected = answer.json()
     assert answer.status >= 400 and expected["success"] is False
 
+    assert expected["code"] == "invalid_input" and expected["field"] == "steps"
+
     fill_form(page, IMAGE, "x", fields={"Steps": 100000})
     generate(page)
 
-    alert = page.get_by_role("alert")
-    expect(alert).to_have_text(expected["error"])
+    # The sentence is tied to the field it names (SPEC §6.2), which takes the focus.
+    steps = page.get_by_role("spinbutton", name="Steps")
+    expect(steps).to_have_attribute("aria-invalid", "true")
+    expect(steps).to_have_accessible_description(re.compile(re.escape(expected["error"])))
+    expect(steps).to_be_focused()
     expect(page.get_by_role("article")).to_have_count(0)
     expect(page.get_by_role("button", name="Generate")).to_be_enabled()
 
