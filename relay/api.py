@@ -8,6 +8,7 @@ import math
 import re
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +87,10 @@ def _finite(text: str) -> float:
 def create_prediction() -> tuple[Response, int]:
     service = _service()
     try:
-        create = service.checked_input(parse_create_request(_json_body(), service.settings.allowed_models))
-        answer = service.create(create, visitor=current_visitor().id)
+        # The spend guard (relay/guard/) runs the whole create: grant, Idempotency-Key, budgets, queue.
+        answer = service.guard.create(lambda: replace(
+            service.checked_input(parse_create_request(_json_body(), service.settings.allowed_models)),
+            visitor=current_visitor().id))
     except RelayError as error:
         service.metrics.creates.labels(error.code).inc()
         raise
@@ -223,6 +226,7 @@ def metrics() -> Response:
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise Forbidden("The metrics need `Authorization: Bearer <RELAY_METRICS_TOKEN>`.",
                             code="metrics_token_required")
+    _service().guard.refresh_gauges()
     return Response(_service().metrics.render(), content_type=METRICS_CONTENT_TYPE)
 
 
@@ -274,6 +278,7 @@ def health() -> tuple[Response, int]:
         "upstream": {"state": "degraded" if degraded_since else "ok", "since": since},
         "streams": service.hub.open_streams(),
         "watchers": service.watchers.running(),
+        "guard": service.guard.status(),
     }
     return jsonify(payload), 200 if hub_ok else 503
 

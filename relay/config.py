@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-__all__ = ["EMULATOR_MODELS", "PUBLIC_MODELS", "AllowedModel", "ConfigError", "Settings"]
+__all__ = ["EMULATOR_MODELS", "PUBLIC_MODELS", "AllowedModel", "ConfigError", "Rate", "Settings"]
 
 _MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}/[a-z0-9][a-z0-9._-]{0,99}$", re.IGNORECASE)
 _VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
@@ -19,6 +19,11 @@ _RATE_LIMIT = re.compile(
     r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day|month|year)s?\s*$", re.IGNORECASE
 )
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+_SPEND_RATE = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*(?:/|per)\s*(\d+\s*)?(second|minute|hour|day|week)s?\s*$", re.IGNORECASE
+)
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+_DURATION = re.compile(r"^(\d+(\.\d+)?(ms|s|m|h))+$|^\d+$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -76,6 +81,19 @@ class AllowedModel:
         return self.edit is None or field in self.edit
 
 
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """An amount per period (RELAY_BUDGET and friends), counted in fixed windows aligned to the period."""
+
+    limit: float
+    period: float  # seconds
+
+    def window(self, now: float) -> tuple[int, float]:
+        """This window's start (unix seconds) and the seconds until it ends."""
+        start = int(now // self.period * self.period)
+        return start, start + self.period - now
+
+
 EMULATOR_MODELS = tuple(AllowedModel(f"relay/{name}-demo")
                         for name in ("image", "text", "audio", "json", "caption"))
 # Small, fast public models: a sensible allow-list for a new deployment with a token.
@@ -127,6 +145,14 @@ class Settings:
     retention_days: float = 30.0
     max_kept_bytes: int = 100 * 2**20
     max_upload_bytes: int = 10 * 2**20
+    # The spend guard (relay/guard/, SPEC §6.4)
+    budget: Rate | None = None
+    budget_seconds: Rate | None = None
+    quota: Rate | None = None
+    max_running: int | None = None
+    orphan_timeout: float | None = None
+    deadline: str | None = None
+    grant_secret: str | None = None
 
     @property
     def redis_client_url(self) -> str | None:
@@ -197,6 +223,13 @@ class Settings:
             max_upload_bytes=int(
                 reader.number("RELAY_MAX_UPLOAD_BYTES", 10 * 2**20, low=1024, high=100 * 2**20, whole=True)
             ),
+            budget=reader.spend_rate("RELAY_BUDGET"),
+            budget_seconds=reader.spend_rate("RELAY_BUDGET_SECONDS"),
+            quota=reader.spend_rate("RELAY_QUOTA"),
+            max_running=reader.optional_whole("RELAY_MAX_RUNNING", low=1, high=100_000),
+            orphan_timeout=reader.optional_number("RELAY_ORPHAN_TIMEOUT", low=0.5, high=7 * 86400),
+            deadline=reader.duration("RELAY_DEADLINE"),
+            grant_secret=reader.text("RELAY_GRANT_SECRET"),
         )
         reader.raise_if_any()
         return settings
@@ -272,6 +305,34 @@ class _Reader:
             self._problems.append(f"{name}={raw!r}: must be between {low:g} and {high:g}")
             return default
         return value
+
+    def spend_rate(self, name: str) -> Rate | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        match = _SPEND_RATE.match(raw)
+        if match is None or float(match.group(1)) <= 0:
+            self._problems.append(f"{name}={raw!r}: expected an amount per period, such as 500/day or 50/hour")
+            return None
+        count = int(match.group(2)) if match.group(2) else 1
+        if count < 1:
+            self._problems.append(f"{name}={raw!r}: the period must be at least 1")
+            return None
+        return Rate(float(match.group(1)), float(count * _PERIODS[match.group(3).lower()]))
+
+    def optional_whole(self, name: str, *, low: float, high: float) -> int | None:
+        return int(self.number(name, 0, low=low, high=high, whole=True)) or None \
+            if self.text(name) is not None else None
+
+    def optional_number(self, name: str, *, low: float, high: float) -> float | None:
+        return self.number(name, 0, low=low, high=high) or None if self.text(name) is not None else None
+
+    def duration(self, name: str) -> str | None:
+        raw = self.text(name)
+        if raw is not None and not _DURATION.match(raw):
+            self._problems.append(f"{name}={raw!r}: expected a duration such as 30s, 5m or 1h30m")
+            return None
+        return raw
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         raw = self.text(name)

@@ -252,6 +252,6 @@ def _preflight(policy: SecurityPolicy) -> Response:
     if origin is not None:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Methods"] = "GET, POST"
-        response.headers["Access-Control-Allow-Headers"] = "Content-Type, Last-Event-ID"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type, Last-Event-ID, Authorization, Idempotency-Key"
         response.headers["Access-Control-Max-Age"] = "600"
     return response

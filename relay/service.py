@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -13,7 +14,8 @@ import redis
 from .config import Settings
 from .coordination import Coordination, LocalCoordination, RedisCoordination
 from .errors import InvalidRequest, NotFound, UpstreamError, UpstreamUnavailable
-from .feed import Applied, Feed
+from .feed import Applied
+from .guard import Guard, GuardedFeed, GuardedWatchers
 from .hub import Hub, MemoryHub, Replay
 from .inputs import prepare
 from .memory import malloc_trimmer
@@ -25,7 +27,7 @@ from .streams import StreamLimits, event_stream
 from .tokens import TokenSigner
 from .upstream import Upstream
 from .validation import CreateRequest
-from .watcher import PollPolicy, Watchers
+from .watcher import PollPolicy
 from .webhooks import SeenIds, WebhookReceiver
 
 if TYPE_CHECKING:
@@ -63,9 +65,9 @@ class RelayService:
         webhooks_on = settings.public_url is not None
         self.output_streams = OutputStreams(self.hub, upstream.http_client,
                                           on_end=lambda pid: self.watchers.poke(pid), coordination=coordination)
-        self.feed = Feed(self.hub, on_stream_url=self.output_streams.ensure,
+        self.feed = GuardedFeed(self.hub, on_stream_url=self.output_streams.ensure,
                          on_finished=lambda _pid, status: self.metrics.predictions_finished.labels(status).inc())
-        self.watchers = Watchers(self.hub, self.feed, upstream, PollPolicy(base=settings.poll_interval),
+        self.watchers = GuardedWatchers(self.hub, self.feed, upstream, PollPolicy(base=settings.poll_interval),
                                  idle_timeout=settings.watcher_idle_timeout,
                                  reconcile_interval=settings.webhook_reconcile if webhooks_on else None,
                                  coordination=coordination, metrics=self.metrics)
@@ -75,6 +77,7 @@ class RelayService:
         self._housekeeper: threading.Thread | None = None
         self.started = time.time()
         self.runs: Runs | None = None  # run records, kept outputs, estimates (relay/runs.py)
+        self.guard = Guard(self, redis_client)  # the spend guard: budgets, queue, orphans (relay/guard/)
 
     @property
     def backend(self) -> str:
@@ -86,9 +89,9 @@ class RelayService:
         if request.entry is None:
             return request
         checked = prepare(request.entry, self.schemas.get(request.entry), request.input)
-        return CreateRequest(target=request.target, input=checked, entry=request.entry)
+        return replace(request, input=checked)
 
-    def create(self, request: CreateRequest, visitor: str | None = None) -> dict[str, Any]:
+    def create(self, request: CreateRequest) -> dict[str, Any]:
         """Start a prediction upstream and begin following it; the create answer's fields."""
         webhook = None
         if self.settings.public_url:
@@ -103,8 +106,8 @@ class RelayService:
         prediction_id = str(prediction.get("id", ""))
         if not prediction_id:
             raise UpstreamUnavailable("Replicate answered the create without a prediction id.")
-        if self.runs is not None and visitor is not None:
-            self.runs.created(prediction, request.target.model, request.input, visitor)
+        if self.runs is not None and request.visitor is not None:
+            self.runs.created(prediction, request.target.model, request.input, request.visitor)
         self.feed.apply(prediction)
         self.watchers.ensure(prediction_id)
         self._start_housekeeping()
@@ -120,6 +123,9 @@ class RelayService:
         }
 
     def cancel(self, prediction_id: str) -> dict[str, Any]:
+        queued = self.guard.cancel(prediction_id)  # Relay's own ids (the admission queue)
+        if queued is not None:
+            return queued
         held = self.hub.latest(prediction_id) if self.hub.is_done(prediction_id) else None
         if held is not None:
             # Finished: nothing to cancel, and Replicate would only say so again.
@@ -172,6 +178,7 @@ class RelayService:
             return None
         for pid, replay in zip(prediction_ids, replays, strict=True):
             if not replay.finished:
+                self.guard.opened(pid)
                 # An unwatched prediction is polled slowly; its first subscriber wants news now.
                 first = self.hub.subscriber_count(pid) == 0
                 self.watchers.ensure(pid)
@@ -220,6 +227,7 @@ class RelayService:
         """End every stream and watcher now: clients resume on another worker."""
         log.info("shutting down: ending %d streams", self.hub.open_streams())
         self.watchers.close()
+        self.guard.close()
         self.output_streams.closing = True
         self.hub.close()
         self.upstream.close()

@@ -69,6 +69,9 @@ class Upstream:
         self._unix_socket: str | None = None
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self._client: Client | None = None
+        # Headers sent with every create (Cancel-After from RELAY_DEADLINE): the client's
+        # create() takes none, so an httpx request hook adds them (see `client`).
+        self.create_headers: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def observe(self, observer: Callable[[str, str], None]) -> None:
@@ -103,8 +106,13 @@ class Upstream:
                 retry = client._client._transport  # private: see the module docstring
                 if isinstance(retry, RetryTransport):
                     retry.max_attempts = 1
+                client._client.event_hooks["request"].append(self._add_create_headers)
                 self._client = client
             return self._client
+
+    def _add_create_headers(self, request: httpx.Request) -> None:
+        if request.method == "POST" and request.url.path.endswith("/predictions"):
+            request.headers.update(self.create_headers)
 
     @contextmanager
     def _observed(self, endpoint: str) -> Iterator[None]:

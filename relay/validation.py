@@ -31,6 +31,8 @@ class CreateRequest:
     input: dict[str, Any]
     # The allow-list entry the request matched: its pins and `#edit` apply (relay/inputs.py).
     entry: AllowedModel | None = None
+    # Who asked (the relay_visitor cookie's id): their run record belongs to them (relay/runs.py).
+    visitor: str | None = None
 
 
 def parse_create_request(body: object, allowed: tuple[AllowedModel, ...],

@@ -17,7 +17,7 @@ import socket
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import psutil
@@ -56,7 +56,8 @@ class RelayServer(Gunicorn):
     """Relay (`wsgi:app`) with the test settings, its state under `tmp`; `env` on top of them."""
 
     def __init__(self, env: Mapping[str, str], tmp: Path, workers: int = 1, port: int | None = None,
-                 args: Sequence[str] = ()) -> None:
+                 args: Sequence[str] = (), start_timeout: float = 90.0) -> None:
+        self.start_timeout = start_timeout  # generous: a loaded CI box can take a minute to import
         self.tmp = tmp
         settings = {
             **os.environ,
@@ -74,6 +75,9 @@ class RelayServer(Gunicorn):
         }
         settings.pop("REPLICATE_API_TOKEN", None)  # never the machine's own: a test sets one in `env`
         super().__init__("wsgi:app", {**settings, **env}, workers=workers, port=port, args=args)
+
+    def start(self, timeout: float | None = None) -> Self:
+        return super().start(self.start_timeout if timeout is None else timeout)
 
 
 class Uvicorn(ServerProcess):
@@ -127,6 +131,26 @@ class EmulatorServer(ServerProcess):
 
     def clear_faults(self) -> None:
         httpx.delete(self.url + "/_emulator/faults").raise_for_status()
+
+    # What reached "Replicate" (the spend-guard tests count it).
+    def creates(self) -> int:
+        """Predictions created so far (every create route)."""
+        return sum(int(n) for route, n in self.stats().items()
+                   if route.startswith("POST ") and route.endswith("/predictions"))
+
+    def predictions(self) -> list[dict[str, Any]]:
+        answer = httpx.get(self.url + "/v1/predictions", headers=_EMULATOR_AUTH, timeout=5).json()
+        return list(answer["results"])
+
+    def prediction(self, prediction_id: str) -> dict[str, Any]:
+        answer = httpx.get(f"{self.url}/v1/predictions/{prediction_id}", headers=_EMULATOR_AUTH, timeout=5)
+        return dict(answer.json())
+
+    def unfinished(self) -> int:
+        return sum(1 for p in self.predictions() if p["status"] in ("starting", "processing"))
+
+
+_EMULATOR_AUTH = {"Authorization": "Bearer test"}  # the standalone emulator takes any token
 
 
 def redis_binary() -> str | None:

@@ -1,0 +1,59 @@
+"""What the spend guard's atomic check costs per create: `Store.take` over a budget and a
+visitor's quota, in memory and on Redis, beside a bare Redis INCR (the baseline: one round trip).
+
+    .venv/bin/python bench/guard_take.py [--n 2000]
+
+Prints p50/p99 in milliseconds and writes docs/bench-guard-take.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.results import latency_summary, machine
+from relay.guard.redis_store import RedisStore
+from relay.guard.store import MemoryStore, Store
+from testbed import RedisServer
+
+
+def timed(call: object, n: int) -> dict[str, float]:
+    assert callable(call)
+    seconds = []
+    for _ in range(n):
+        start = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - start)
+    return latency_summary(seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=2000)
+    n = parser.parse_args().n
+    server = RedisServer(Path(tempfile.mkdtemp(prefix="bench-redis-"))).start()
+    try:
+        client = redis.Redis.from_url(server.url)
+        stores: dict[str, Store] = {"memory": MemoryStore(), "redis": RedisStore(client)}
+        limits = [("budget:0", 1e12, 3600), ("quota:0:v:someone", 1e12, 3600)]
+        results = {"redis INCR (baseline)": timed(lambda: client.incr("bench:x"), n)}
+        for name, store in stores.items():
+            results[f"{name} take (budget + quota)"] = timed(lambda s=store: s.take(limits), n)
+    finally:
+        server.stop()
+    for name, summary in results.items():
+        print(f"{name:32s} p50 {summary['p50_ms']:.3f} ms  p99 {summary['p99_ms']:.3f} ms")
+    out = Path(__file__).resolve().parent.parent / "docs" / "bench-guard-take.json"
+    out.write_text(json.dumps({"machine": machine(), "n": n, "results": results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
