@@ -79,8 +79,20 @@ class Keeper:
         host = (parts.hostname or "").lower()
         if parts.scheme == "https" and (host == "replicate.delivery" or host.endswith(".replicate.delivery")):
             return True
+        return self._emulator_file(url) is not None
+
+    def _emulator_file(self, url: str) -> str | None:
+        """The absolute URL of one of the configured emulator's files, or None.
+
+        The embedded emulator names its files by root-relative paths (`/emulator/files/…`)
+        unless RELAY_PUBLIC_URL is set: those are read from the emulator's own origin."""
         base = self._emulator_base()
-        return base is not None and url.startswith(f"{base.rstrip('/')}/files/") and ".." not in url
+        if base is None or ".." in url:
+            return None
+        if url.startswith("/") and not url.startswith("//"):
+            origin = urlsplit(base)
+            url = f"{origin.scheme}://{origin.netloc}{url}"
+        return url if url.startswith(f"{base.rstrip('/')}/files/") else None
 
     # -- keeping -------------------------------------------------------------------
     def kept_keys(self, prediction_id: str) -> list[str]:
@@ -127,8 +139,9 @@ class Keeper:
     def _copy(self, prediction_id: str, index: int, url: str) -> str | None:
         name = _SAFE_NAME.sub("_", urlsplit(url).path.rsplit("/", 1)[-1])[-80:].lstrip(".") or "output"
         key = f"runs/{prediction_id}/{index}-{name}"
+        source = self._emulator_file(url) or url  # allowed(): an emulator file or Replicate's delivery host
         try:
-            with self._http.stream("GET", url) as answer:
+            with self._http.stream("GET", source) as answer:
                 if answer.status_code != 200:
                     log.warning("not keeping output %d of %s: the host answered %d",
                                 index, prediction_id, answer.status_code)

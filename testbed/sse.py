@@ -39,3 +39,17 @@ def iter_events(client: httpx.Client, url: str, *, last_event_id: str | None = N
 
 def snapshots(events: list[Event]) -> list[dict[str, Any]]:
     return [e.data for e in events if e.kind == "message"]
+
+
+def log_of(events: list[Event]) -> str:
+    """A prediction's log as a client rebuilds it: a snapshot's text from its `logs_offset`
+    (the whole log when that is 0), then each `event: logs` delta at its offset. A delta
+    at any other offset than the log's length is an error the test should see."""
+    log, start = "", 0
+    for event in events:
+        if event.kind == "message" and event.data.get("logs") is not None:
+            start, log = int(event.data.get("logs_offset") or 0), event.data["logs"]
+        elif event.kind == "logs":
+            assert event.data["offset"] == start + len(log), (event.data["offset"], start + len(log))
+            log += event.data["text"]
+    return log

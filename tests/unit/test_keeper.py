@@ -24,6 +24,12 @@ def test_only_replicate_delivery_hosts_and_the_emulator_are_fetched(tmp_path: Pa
     assert not k.allowed("http://127.0.0.1:9/emulator/v1/predictions")
     assert not k.allowed("http://169.254.169.254/latest/meta-data")
     assert not keeper(tmp_path).allowed("http://127.0.0.1:9/emulator/files/abc/output.png")
+    # The embedded emulator's root-relative paths are its files on its own origin; nothing else is.
+    assert k.allowed("/emulator/files/abc/output.png")
+    assert not k.allowed("/emulator/v1/predictions")
+    assert not k.allowed("//evil.example/emulator/files/abc/output.png")
+    assert not k.allowed("/emulator/files/../v1/predictions")
+    assert not keeper(tmp_path).allowed("/emulator/files/abc/output.png")
 
 
 def test_text_outputs_are_left_alone(tmp_path: Path) -> None:
