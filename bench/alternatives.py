@@ -54,6 +54,7 @@ from bench.common.output import (
     percentile,
     progress,
     pyplot,
+    results_header,
     save_plot,
     save_results,
     summarize,
@@ -383,9 +384,7 @@ def main() -> int:
     info = machine()
     previous = json.loads((DOCS / RESULT_FILE).read_text()) if (DOCS / RESULT_FILE).exists() else {}
     payload: dict[str, Any] = {
-        "benchmark": "alternatives",
-        "command": "python -m bench.alternatives " + " ".join(sys.argv[1:]),
-        "machine": info,
+        **results_header("alternatives", info),
         "settings": {"designs": designs, "repeats": args.repeats, "streams": targets, "fanout": sizes,
                      "publishes": args.publishes, "gap_s": args.gap, "warmup": args.warmup,
                      "settle_s": args.settle, "concurrency": args.concurrency, "heartbeat_s": float(HEARTBEAT),

@@ -38,9 +38,9 @@ from typing import Any
 
 import httpx
 
-from bench.common.output import bar, machine, progress, pyplot, save_plot, save_results, summarize
+from bench.common.output import bar, machine, progress, pyplot, results_header, save_plot, save_results, summarize
 from bench.common.servers import BenchGunicorn, relay_env
-from bench.load.memory import PROFILE_CONFIG, rss
+from bench.load.memory import PROFILE_CONFIG, rss, take_figures
 from bench.load.processes import ClientProcess
 from bench.load.webhooks import Deliveries
 from testbed import ROOT
@@ -172,14 +172,10 @@ def churn_run(design: str, cycles: int, block: int, concurrency: int, prefill: i
                                "open_fds": worker.num_fds()})
                 progress_bar.update(count)
                 if TRACE and trace_dir is not None and (len(points) == 1 or done >= cycles):
-                    from stream_memory import _take
-
-                    snapshots.append(_take(trace_dir, f"after-{done}")[1])
+                    snapshots.append(take_figures(trace_dir, f"after-{done}")[1])
             elapsed = time.monotonic() - started
             if trace_dir is not None and not TRACE:
-                from stream_memory import _take
-
-                _take(trace_dir, "trim")
+                take_figures(trace_dir, "trim")
                 trimmed = rss(worker)
                 points[-1]["rss_after_malloc_trim"] = trimmed["rss"]
                 points[-1]["uss_after_malloc_trim"] = trimmed["uss"]
@@ -294,9 +290,7 @@ def main() -> int:
         ratios["relay/naive growth"] = (table["relay"]["growth_pct"]["median"]
                                         / max(table["naive"]["growth_pct"]["median"], 1e-9))
     payload = {
-        "benchmark": "churn",
-        "command": "python -m bench.churn " + " ".join(sys.argv[1:]),
-        "machine": info,
+        **results_header("churn", info),
         "settings": {"cycles": args.cycles, "block": args.block, "concurrency": args.concurrency,
                      "repeats": args.repeats, "prefill": args.prefill, "log_size": args.log_size,
                      "tick_s": 0.5, "designs": designs, "workers": 1, "worker_class": "gevent",

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from bench.common.output import machine, progress, save_results, summarize
+from bench.common.output import machine, progress, results_header, save_results, summarize
 from bench.common.servers import HEARTBEAT, BenchEmulator, BenchGunicorn, relay_env
 from bench.load.memory import profile, rss
 from bench.load.processes import IdleClients
@@ -161,9 +161,7 @@ def main() -> int:
     if "relay_external_upstream" in medians:
         ratios["relay/relay_external_upstream"] = relay_kb / medians["relay_external_upstream"]
     payload = {
-        "benchmark": "idle_streams",
-        "command": "python -m bench.idle_streams " + " ".join(sys.argv[1:]),
-        "machine": info,
+        **results_header("idle_streams", info),
         "settings": {"streams": args.streams, "warmup": args.warmup, "repeats": args.repeats,
                      "settle_s": args.settle, "concurrency": args.concurrency,
                      "heartbeat_s": float(HEARTBEAT), "workers": 1, "worker_class": "gevent"},

@@ -42,7 +42,17 @@ from typing import Any
 
 import httpx
 
-from bench.common.output import bar, latency_summary, machine, progress, pyplot, save_plot, save_results, summarize
+from bench.common.output import (
+    bar,
+    latency_summary,
+    machine,
+    progress,
+    pyplot,
+    results_header,
+    save_plot,
+    save_results,
+    summarize,
+)
 from bench.common.servers import BenchGunicorn, emulator_stats, emulator_token, relay_env
 from bench.load.processes import run_client
 from bench.load.webhooks import Deliveries, progress_line
@@ -346,9 +356,7 @@ def main() -> int:
     }
     costs = progress_parse_cost()
     payload = {
-        "benchmark": "push_latency",
-        "command": "python -m bench.push_latency " + " ".join(sys.argv[1:]),
-        "machine": info,
+        **results_header("push_latency", info),
         "settings": {"repeats": args.repeats, "predictions": args.predictions, "steps": args.steps,
                      "step_delay": args.step_delay, "boot_delay": args.boot_delay,
                      "poll_interval": args.poll_interval, "deliveries": args.deliveries,

@@ -35,7 +35,17 @@ from typing import Any
 
 import httpx
 
-from bench.common.output import bar, latency_summary, machine, progress, pyplot, save_plot, save_results, summarize
+from bench.common.output import (
+    bar,
+    latency_summary,
+    machine,
+    progress,
+    pyplot,
+    results_header,
+    save_plot,
+    save_results,
+    summarize,
+)
 from bench.common.servers import BenchGunicorn, emulator_token, relay_env
 from bench.load.processes import run_client
 
@@ -134,9 +144,7 @@ def main() -> int:
         / table["emulator_create"]["first_body"]["p99_ms"],
     }
     payload = {
-        "benchmark": "ttfb",
-        "command": "python -m bench.ttfb " + " ".join(sys.argv[1:]),
-        "machine": info,
+        **results_header("ttfb", info),
         "settings": {"repeats": args.repeats, "streams": args.streams, "creates": args.creates,
                      "create_input": CREATE_INPUT, "heartbeat_s": 1.0, "workers": 1, "worker_class": "gevent"},
         "table": table,

@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Any
 
-from bench.common.output import bar, machine, progress, pyplot, save_plot, save_results, summarize
+from bench.common.output import bar, machine, progress, pyplot, results_header, save_plot, save_results, summarize
 from bench.common.servers import BenchGunicorn, emulator_token, relay_env, upstream_gets
 from bench.load.processes import run_client
 
@@ -144,9 +144,7 @@ def main() -> int:
     flat = {design: ratios[f"{design}({high})/{design}({low})"]["mean"]
             for design in ("relay", "relay_webhook") if f"{design}({high})/{design}({low})" in ratios}
     payload = {
-        "benchmark": "upstream_requests",
-        "command": "python -m bench.upstream_requests " + " ".join(sys.argv[1:]),
-        "machine": info,
+        **results_header("upstream_requests", info),
         "settings": {"poll_interval": args.poll_interval, "input": prediction_input, "designs": designs,
                      "subscribers": counts, "repeats": args.repeats, "workers": 1},
         "table": table,

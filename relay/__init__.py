@@ -57,8 +57,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *,
                                                 settings.metrics_token or ""])
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     secret_key = settings.secret_key or _instance_secret(Path(app.instance_path))
-    app.config.update(SECRET_KEY=secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes,
-                      JSON_SORT_KEYS=False)
+    app.config.update(SECRET_KEY=secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes)
 
     embedded = settings.uses_emulator and settings.replicate_base_url is None
     # The embedded emulator takes only a token derived from SECRET_KEY: every worker agrees on it,
@@ -68,8 +67,10 @@ def create_app(test_config: Mapping[str, Any] | None = None, *,
     service = RelayService(settings, secret_key, upstream, _redis_client(settings))
     app.extensions["relay"] = service
     lifecycle.end_streams_on_sigterm(service.shutdown)
-    service.runs = Runs(settings, Path(app.instance_path), secret_key, service)
-    service.runs.start()
+    runs = Runs(settings, Path(app.instance_path), secret_key, service)
+    service.runs = runs
+    app.extensions["relay_runs"] = runs  # for /api/runs (relay/runs_api.py)
+    runs.start()
     if embedded:
         _mount_emulator(app, settings, upstream, token or "")
 

@@ -6,25 +6,21 @@ import hmac
 import json
 import math
 import re
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from flask import Blueprint, Response, jsonify, request, send_file
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .bodies import read_body
-from .errors import Forbidden, InvalidRequest, PayloadTooLarge, RelayError, UnsupportedMediaType, error_response
+from .errors import Forbidden, InvalidRequest, PayloadTooLarge, UnsupportedMediaType, error_response
 from .inputs import InvalidInput
 from .limits import cancel_limited, creation_limited, stream_slot
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .service import RelayService
+from .service import current_service
 from .streams import split_id
 from .tokens import Purpose
 from .uploads import check_upload, inline_limit, store_upload
-from .validation import parse_create_request
 from .visitors import current_visitor
 
 __all__ = ["bp"]
@@ -39,17 +35,11 @@ _STREAM_HEADERS = {
 }
 
 
-def _service() -> RelayService:
-    service = current_app.extensions["relay"]
-    assert isinstance(service, RelayService)
-    return service
-
-
 def _json_body() -> object:
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaType("Send the body as JSON with Content-Type: application/json.")
-    settings = _service().settings
+    settings = current_service().settings
     raw = _body(settings.max_body_bytes)
     try:
         return json.loads(raw, parse_constant=_not_json, parse_float=_finite)
@@ -64,7 +54,7 @@ def _body(limit: int) -> bytes:
     try:
         # werkzeug cuts a body without Content-Length (chunked) at max_content_length
         # and raises 413 when more is asked for.
-        return read_body(request.stream, limit, _service().settings.body_timeout)
+        return read_body(request.stream, limit, current_service().settings.body_timeout)
     except RequestEntityTooLarge:
         raise PayloadTooLarge(f"The request body is larger than {limit // 1024} KB.") from None
 
@@ -85,21 +75,11 @@ def _finite(text: str) -> float:
 @bp.post("/api/prediction")
 @creation_limited
 def create_prediction() -> tuple[Response, int]:
-    service = _service()
-    try:
-        # The spend guard (relay/guard/) runs the whole create: grant, Idempotency-Key, budgets, queue.
-        answer = service.guard.create(lambda: replace(
-            service.checked_input(parse_create_request(_json_body(), service.settings.allowed_models)),
-            visitor=current_visitor().id))
-    except RelayError as error:
-        service.metrics.creates.labels(error.code).inc()
-        raise
-    service.metrics.creates.labels("created").inc()
-    return jsonify(answer), 201
+    return jsonify(current_service().create_from(_json_body, visitor=current_visitor().id)), 201
 
 
 def _granted_id(prediction_id: str, purpose: Purpose) -> str:
-    if not _service().signer.grants(request.args.get("token"), purpose, prediction_id):
+    if not current_service().signer.grants(request.args.get("token"), purpose, prediction_id):
         raise Forbidden("This link is not valid for that prediction (wrong, expired or missing token).")
     return prediction_id
 
@@ -137,29 +117,15 @@ def _last_event_ids(count: int) -> list[str | None]:
 
 
 def _single_stream(prediction_id: str) -> Response:
-    service = _service()
+    service = current_service()
     service.ensure_known(prediction_id)
     return _open_stream([prediction_id], _last_event_ids(1), multiplexed=False)
 
 
 @bp.get("/api/events")
 def multiplexed_stream() -> Response:
-    service = _service()
-    tokens = request.args.getlist("watch")
-    if not tokens:
-        raise InvalidRequest("Pass one or more `watch` tokens (the `token` of each stream_url).")
-    limit = service.settings.max_watch_per_stream
-    if len(tokens) > limit:
-        raise InvalidRequest(f"One stream may follow at most {limit} predictions.")
-    ids: list[str] = []
-    for token in tokens:
-        prediction_id = service.signer.verify(token, "stream")
-        if prediction_id is None:
-            raise Forbidden("One of the `watch` tokens is not valid (wrong, expired or malformed).")
-        if prediction_id not in ids:
-            ids.append(prediction_id)
-    for prediction_id in ids:
-        service.ensure_known(prediction_id)
+    service = current_service()
+    ids = service.open_multiplexed(request.args.getlist("watch"))
     return _open_stream(ids, _last_event_ids(len(ids)), multiplexed=True)
 
 
@@ -167,7 +133,7 @@ def _open_stream(ids: Sequence[str], last_ids: Sequence[str | None], *, multiple
     # Taken after the token and id checks, so a refused request holds no slot.
     slot = stream_slot()
     try:
-        body = _service().stream(ids, last_ids, multiplexed=multiplexed, on_close=slot.release)
+        body = current_service().stream(ids, last_ids, multiplexed=multiplexed, on_close=slot.release)
     except BaseException:
         slot.release()
         raise
@@ -190,49 +156,40 @@ def _sse_response(body: Iterator[bytes] | None) -> Response:
 @bp.get("/api/predictions/<prediction_id>/logs")
 def prediction_logs(prediction_id: str) -> Response:
     """The whole log as text (the stream token; the stream's 403/404 rules)."""
-    text = _service().log_text(_granted_id(prediction_id, "stream"))
+    text = current_service().log_text(_granted_id(prediction_id, "stream"))
     return Response(text, content_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-cache"})
 
 
 @bp.post("/api/predictions/<prediction_id>/cancel")
 @cancel_limited
 def cancel_prediction(prediction_id: str) -> Response:
-    return jsonify(_service().cancel(_granted_id(prediction_id, "cancel")))
+    return jsonify(current_service().cancel(_granted_id(prediction_id, "cancel")))
 
 
 @bp.post("/api/webhooks/replicate")
 def replicate_webhook() -> Response:
     headers = {name.lower(): value for name, value in request.headers.items()}
-    service = _service()
-    try:
-        # Headers and timestamp first: a forged or stale delivery is refused before its body is read.
-        service.webhooks.check_headers(headers)
-        # Webhook bodies are whole predictions (logs included): allow more than a create body.
-        request.max_content_length = WEBHOOK_MAX_BYTES
-        raw = _body(WEBHOOK_MAX_BYTES)
-        outcome = service.apply_webhook(headers, raw)
-    except RelayError as error:
-        service.metrics.webhooks.labels(error.code).inc()
-        raise
-    service.metrics.webhooks.labels(outcome).inc()
+    # Webhook bodies are whole predictions (logs included): allow more than a create body.
+    request.max_content_length = WEBHOOK_MAX_BYTES
+    outcome = current_service().apply_webhook(headers, lambda: _body(WEBHOOK_MAX_BYTES))
     return jsonify(success=True, outcome=outcome)
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    token = _service().settings.metrics_token
+    token = current_service().settings.metrics_token
     if token is not None:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise Forbidden("The metrics need `Authorization: Bearer <RELAY_METRICS_TOKEN>`.",
                             code="metrics_token_required")
-    _service().guard.refresh_gauges()
-    return Response(_service().metrics.render(), content_type=METRICS_CONTENT_TYPE)
+    current_service().guard.refresh_gauges()
+    return Response(current_service().metrics.render(), content_type=METRICS_CONTENT_TYPE)
 
 
 @bp.get("/api/models")
 def list_models() -> Response:
-    service = _service()
+    service = current_service()
     models = service.schemas.describe_all(service.settings.allowed_models)
     return jsonify(models=[m.as_dict() for m in models])
 
@@ -250,7 +207,7 @@ def _invalid_input(error: InvalidInput) -> Response:
 @creation_limited
 def upload_file() -> tuple[Response, int]:
     """One file from a visitor, as a URL to pass as a file input (SPEC §6.2)."""
-    service = _service()
+    service = current_service()
     limit = service.settings.max_upload_bytes
     if not (request.mimetype or "").startswith("multipart/form-data"):
         raise UnsupportedMediaType("Send the file as multipart/form-data.")
@@ -267,20 +224,8 @@ def upload_file() -> tuple[Response, int]:
 
 @bp.get("/healthz")
 def health() -> tuple[Response, int]:
-    service = _service()
-    degraded_since = service.watchers.degraded_since
-    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(degraded_since)) if degraded_since else None
-    hub_ok = service.hub_ok()
-    payload: dict[str, Any] = {
-        "status": "ok" if hub_ok else "unavailable",
-        "backend": service.backend,
-        "hub": {"kind": service.hub.kind, "ok": hub_ok},
-        "upstream": {"state": "degraded" if degraded_since else "ok", "since": since},
-        "streams": service.hub.open_streams(),
-        "watchers": service.watchers.running(),
-        "guard": service.guard.status(),
-    }
-    return jsonify(payload), 200 if hub_ok else 503
+    payload, serving = current_service().health()
+    return jsonify(payload), 200 if serving else 503
 
 
 _OPENAPI = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"

@@ -11,10 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-__all__ = ["EMULATOR_MODELS", "PUBLIC_MODELS", "AllowedModel", "ConfigError", "Rate", "Settings"]
+__all__ = ["EMULATOR_MODELS", "MODEL_NAME", "PUBLIC_MODELS", "VERSION_ID", "AllowedModel", "ConfigError", "Rate",
+           "Settings"]
 
-_MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}/[a-z0-9][a-z0-9._-]{0,99}$", re.IGNORECASE)
-_VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
+# What Replicate accepts as a model name (`owner/name`, any case) and a version id; the
+# allow-list here and the create requests (validation.py) are both checked against these.
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}/[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
 _RATE_LIMIT = re.compile(
     r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day|month|year)s?\s*$", re.IGNORECASE
 )
@@ -51,9 +54,9 @@ class AllowedModel:
         rest, hash_sign, fragment = text.partition("#")
         rest, _, query = rest.partition("?")
         name, _, version = rest.partition(":")
-        if not _MODEL_NAME.match(name):
+        if not MODEL_NAME.match(name):
             raise ValueError(f"{text!r} is not owner/name or owner/name:version")
-        if version and not _VERSION_ID.match(version):
+        if version and not VERSION_ID.match(version):
             raise ValueError(f"{text!r} has a version that is not 64 hex digits")
         pins: dict[str, str] = {}
         for field, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
@@ -138,7 +141,6 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     body_timeout: float = 10.0
     max_streams_per_client: int = 50
-    max_watch_per_stream: int = 32
     database_url: str | None = None  # None: SQLite in the instance folder
     storage_url: str | None = None  # None: file:// in the instance folder
     keep_outputs: bool = True

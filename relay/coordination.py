@@ -26,16 +26,9 @@ from typing import Protocol
 
 import redis
 
-from .errors import RelayError
+from .errors import HubUnavailable  # re-exported: older imports name it here
 
 __all__ = ["Coordination", "FairTurns", "HubUnavailable", "LocalCoordination", "RedisCoordination"]
-
-
-class HubUnavailable(RelayError):
-    """Redis (REDIS_URL) does not answer; the operation can be retried."""
-
-    status = 503
-    code = "hub_unavailable"
 
 
 class Coordination(Protocol):

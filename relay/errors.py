@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 __all__ = [
     "Forbidden",
+    "HubUnavailable",
     "InvalidRequest",
     "NotFound",
     "PayloadTooLarge",
@@ -71,6 +72,13 @@ class Forbidden(RelayError):
 class NotFound(RelayError):
     status = 404
     code = "not_found"
+
+
+class HubUnavailable(RelayError):
+    """Redis (REDIS_URL) does not answer; the operation can be retried."""
+
+    status = 503
+    code = "hub_unavailable"
 
 
 class PayloadTooLarge(RelayError):

@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .snapshot import TERMINAL_STATUSES  # re-exported: defined with the other statuses
 from .sse import encode_fields, encode_id
 
 __all__ = ["LOG_FIELDS", "TERMINAL_STATUSES", "EventKind", "HubEvent", "Key", "Replay", "Waker",
            "encode_data", "format_key", "log_tail", "parse_event_id"]
 
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
 LOG_FIELDS = ("logs", "logs_offset", "logs_length")
 EventKind = Literal["snapshot", "logs", "output", "upstream", "done"]
 Key = tuple[int, int]

@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
 
-from .hub import TERMINAL_STATUSES, Hub
+from .hub import Hub
 from .progress import ProgressTracker
-from .snapshot import BadPrediction, is_older, snapshot_from_prediction
+from .snapshot import TERMINAL_STATUSES, BadPrediction, is_older, snapshot_from_prediction
 
 __all__ = ["Applied", "Feed"]
 

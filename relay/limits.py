@@ -11,7 +11,7 @@ usually handed a whole /64 and could otherwise pick a fresh address per request.
   the limiter itself is built per app in `init_app`, so no state outlives an app.
 - Open streams are counted by `StreamSlots`: a slot is taken before a stream
   starts and given back when its generator ends; in this process, or with
-  REDIS_URL across the deployment (`RedisStreamSlots`, shared_slots.py).
+  REDIS_URL across the deployment (`RedisStreamSlots`; both in slots.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -28,10 +27,10 @@ from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 
 from .config import Settings
-from .errors import RateLimited, error_response
+from .errors import error_response
+from .slots import RedisStreamSlots, StreamSlot, StreamSlots
 
-__all__ = ["StreamSlot", "StreamSlots", "cancel_limited", "client_key", "creation_limited", "init_app",
-           "stream_slot", "too_many_streams"]
+__all__ = ["cancel_limited", "client_key", "creation_limited", "init_app", "stream_slot"]
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,6 @@ _CANCEL_MARK = "_relay_cancel_limited"
 _SLOTS = "relay.stream_slots"
 # How long a client turned away for holding too many streams should wait: about
 # the time a dead connection of theirs takes to be noticed (one heartbeat).
-_STREAM_RETRY_SECONDS = 15
 
 View = TypeVar("View", bound=Callable[..., object])
 
@@ -71,58 +69,6 @@ def cancel_limited(view: View) -> View:
     """Mark a view as cancelling: such views share RELAY_CANCEL_RATE_LIMIT per client."""
     setattr(view, _CANCEL_MARK, True)
     return view
-
-
-class StreamSlot:
-    """One open stream of one client; `release` is safe to call more than once."""
-
-    def __init__(self, slots: StreamSlots, client: str, token: str | None = None) -> None:
-        self._slots = slots
-        self._client = client
-        self._token = token
-        self._released = False
-
-    def release(self) -> None:
-        if not self._released:
-            self._released = True
-            self._slots._give_back(self._client, self._token)
-
-
-def too_many_streams(held: int) -> RateLimited:
-    return RateLimited(
-        f"Your address already has {held} streams open, the most allowed. Close one (or follow "
-        "several predictions on one stream with /api/events) and try again.",
-        code="too_many_streams", retry_after=_STREAM_RETRY_SECONDS)
-
-
-class StreamSlots:
-    """Open streams per client in this process, at most `per_client` each."""
-
-    def __init__(self, per_client: int) -> None:
-        self.per_client = per_client
-        self._held: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def acquire(self, client: str) -> StreamSlot:
-        """A slot for one more stream, or RateLimited (429 too_many_streams) at the cap."""
-        with self._lock:
-            held = self._held.get(client, 0)
-            if held >= self.per_client:
-                raise too_many_streams(held)
-            self._held[client] = held + 1
-        return StreamSlot(self, client)
-
-    def held(self, client: str) -> int:
-        return self._held.get(client, 0)
-
-    def _give_back(self, client: str, token: str | None) -> None:
-        with self._lock:
-            left = self._held.get(client, 0) - 1
-            if left > 0:
-                self._held[client] = left
-            else:
-                # Forget the address entirely, so the table holds only clients with open streams.
-                self._held.pop(client, None)
 
 
 def stream_slot() -> StreamSlot:
@@ -184,8 +130,6 @@ def init_app(app: Flask, settings: Settings) -> None:
     url = settings.redis_client_url
     if url is not None:
         import redis
-
-        from .shared_slots import RedisStreamSlots
 
         slots = RedisStreamSlots(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3),
                                  settings.max_streams_per_client)

@@ -11,14 +11,15 @@ import logging
 import re
 import sys
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from flask import Flask, Response, g, has_request_context, request
 
-__all__ = ["configure_logging", "init_app"]
+__all__ = ["configure_logging", "init_app", "install_log_redaction", "redact_tokens"]
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
-_TOKEN_QUERY = re.compile(r"(token|watch)=[^&\s\"']+")
+# The one place URL tokens are blanked: `token=` (a stream or cancel link) and `watch=` (multiplexed).
+_TOKEN_QUERY = re.compile(r"\b(token|watch)=[^&\s\"']+")
 
 
 class _Context(logging.Filter):
@@ -31,7 +32,7 @@ class _Context(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = g.get("request_id", "-") if has_request_context() else "-"
         message = record.getMessage()
-        cleaned = _TOKEN_QUERY.sub(r"\1=[redacted]", message)
+        cleaned = redact_tokens(message)
         for secret in self.secrets:
             cleaned = cleaned.replace(secret, "[redacted]")
         if cleaned != message:
@@ -68,3 +69,31 @@ def init_app(app: Flask) -> None:
         if "request_id" in g:
             response.headers["X-Request-ID"] = g.request_id
         return response
+
+
+def redact_tokens(text: str) -> str:
+    """`text` with the values of `token=` and `watch=` query parameters blanked."""
+    return _TOKEN_QUERY.sub(r"\1=[redacted]", text)
+
+
+class _RedactTokens(logging.Filter):
+    """Blanks URL tokens in records of loggers Relay does not own (werkzeug, gunicorn)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_tokens(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_tokens(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {k: redact_tokens(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        return True
+
+
+def install_log_redaction() -> None:
+    """Blank URL tokens in the request lines of werkzeug's and gunicorn's loggers too."""
+    # werkzeug: the dev server's request line; gunicorn.error: "Error handling request <uri>";
+    # gunicorn.access: its format leaves the query out, but a custom one might not.
+    for name in ("werkzeug", "gunicorn.error", "gunicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactTokens) for f in logger.filters):
+            logger.addFilter(_RedactTokens())

@@ -31,7 +31,8 @@ from collections.abc import Callable
 import httpx
 from httpx_sse import SSEError, connect_sse
 
-from .coordination import Coordination, HubUnavailable, LocalCoordination
+from .coordination import Coordination, LocalCoordination
+from .errors import HubUnavailable
 from .hub import Hub
 
 __all__ = ["OutputStreams"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import re
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template, request
 
 from .embed import parse_embed_query
-from .service import RelayService
+from .service import current_service
 
 __all__ = ["bp"]
 
@@ -19,19 +19,18 @@ _PLAIN_HOST = re.compile(r"^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::
 
 @bp.get("/")
 def index() -> str:
-    service = _service()
+    service = current_service()
     return render_template(
         "index.html",
         backend=service.backend,
         heartbeat_ms=int(service.settings.heartbeat_interval * 1000),
-        static_version=current_app.config.get("STATIC_VERSION", ""),
     )
 
 
 @bp.get("/embed")
 def embed() -> tuple[str, int]:
     """The widget; bad query parameters get the widget's own message (400), never a 500."""
-    service = _service()
+    service = current_service()
     models = service.schemas.describe_all(service.settings.allowed_models)
     options = parse_embed_query(request.args, models)
     offered = models if "model" in options.editable or options.model is None else [options.model]
@@ -44,7 +43,6 @@ def embed() -> tuple[str, int]:
         preset_json=json.dumps(options.preset_input),
         parent_origins=" ".join(service.settings.embed_origins),
         heartbeat_ms=int(service.settings.heartbeat_interval * 1000),
-        static_version=current_app.config.get("STATIC_VERSION", ""),
     )
     return page, 400 if options.problems else 200
 
@@ -52,11 +50,7 @@ def embed() -> tuple[str, int]:
 @bp.get("/embed/demo")
 def embed_demo() -> str:
     """A host page for the widget: the snippet to copy, the widget, and the events it raises."""
-    return render_template(
-        "embed_demo.html",
-        relay_origin=_own_origin(),
-        static_version=current_app.config.get("STATIC_VERSION", ""),
-    )
+    return render_template("embed_demo.html", relay_origin=_own_origin())
 
 
 def _own_origin() -> str:
@@ -65,15 +59,10 @@ def _own_origin() -> str:
     Without it the request's host is used only when it is a plain host[:port];
     set RELAY_PUBLIC_URL in production so the page never depends on the Host header.
     """
-    public = _service().settings.public_url
+    public = current_service().settings.public_url
     if public:
         return public
     if _PLAIN_HOST.match(request.host):
         return f"{request.scheme}://{request.host}"
     return ""
 
-
-def _service() -> RelayService:
-    service = current_app.extensions["relay"]
-    assert isinstance(service, RelayService)
-    return service

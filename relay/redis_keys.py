@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import redis
 
-from .coordination import HubUnavailable
+from .errors import HubUnavailable
 
 __all__ = ["EVENTS_CHANNEL", "REDIS_ERRORS", "PredictionKeys", "prediction_base", "unavailable"]
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .errors import Forbidden, NotFound, error_response
 from .runs import Runs
-from .service import RelayService
+from .service import RelayService, current_service
 from .visitors import current_visitor
 
 __all__ = ["bp"]
@@ -22,9 +22,9 @@ bp = Blueprint("runs", __name__)
 
 
 def _runs() -> tuple[RelayService, Runs]:
-    service = current_app.extensions["relay"]
-    assert isinstance(service, RelayService) and service.runs is not None
-    return service, service.runs
+    runs = current_app.extensions["relay_runs"]
+    assert isinstance(runs, Runs)
+    return current_service(), runs
 
 
 @bp.errorhandler(SQLAlchemyError)

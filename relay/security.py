@@ -20,8 +20,6 @@
 
 from __future__ import annotations
 
-import logging
-import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -33,11 +31,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Settings
 from .errors import Forbidden
+from .logs import install_log_redaction
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-__all__ = ["SecurityPolicy", "content_security_policy", "cross_site_refusal", "init_app", "redact_tokens"]
+__all__ = ["SecurityPolicy", "content_security_policy", "cross_site_refusal", "init_app"]
 
 # The browser itself vouches for these: the request comes from Relay's own page,
 # or from the person (a typed address, a bookmark).
@@ -46,7 +45,6 @@ _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Server-to-server and signed: Replicate is not a browser and sends no Origin.
 _EXEMPT_ENDPOINTS = frozenset({"api.replicate_webhook"})
 _REPLICATE_IMAGES = ("https://replicate.delivery", "https://*.replicate.delivery")
-_TOKEN_QUERY = re.compile(r"\b(token|watch)=[^&\s\"']+")
 _HSTS = "max-age=31536000"
 
 
@@ -141,33 +139,6 @@ class SecurityPolicy:
         return None
 
 
-def redact_tokens(text: str) -> str:
-    """`text` with the values of `token=` and `watch=` query parameters blanked."""
-    return _TOKEN_QUERY.sub(r"\1=[redacted]", text)
-
-
-class _RedactTokens(logging.Filter):
-    """Blanks URL tokens in records of loggers Relay does not own (werkzeug, gunicorn)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact_tokens(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact_tokens(a) if isinstance(a, str) else a for a in record.args)
-        elif isinstance(record.args, Mapping):
-            record.args = {k: redact_tokens(v) if isinstance(v, str) else v for k, v in record.args.items()}
-        return True
-
-
-def _install_log_redaction() -> None:
-    # werkzeug: the dev server's request line; gunicorn.error: "Error handling request <uri>";
-    # gunicorn.access: its format leaves the query out, but a custom one might not.
-    for name in ("werkzeug", "gunicorn.error", "gunicorn.access"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _RedactTokens) for f in logger.filters):
-            logger.addFilter(_RedactTokens())
-
-
 def _trust_proxies(app: Flask, hops: int) -> None:
     """Take the client address and scheme from the last `hops` proxies, as ProxyFix does.
 
@@ -208,7 +179,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     hops = settings.trusted_proxies
     if hops:
         _trust_proxies(app, hops)
-    _install_log_redaction()
+    install_log_redaction()
 
     @app.before_request
     def _guard() -> Response | None:

@@ -7,13 +7,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import redis
+from flask import current_app
 
 from .config import Settings
 from .coordination import Coordination, LocalCoordination, RedisCoordination
-from .errors import InvalidRequest, NotFound, UpstreamError, UpstreamUnavailable
+from .errors import Forbidden, InvalidRequest, NotFound, RelayError, UpstreamError, UpstreamUnavailable
 from .feed import Applied
 from .guard import Guard, GuardedFeed, GuardedWatchers
 from .hub import Hub, MemoryHub, Replay
@@ -26,18 +27,25 @@ from .schemas import ModelSchemas
 from .streams import StreamLimits, event_stream
 from .tokens import TokenSigner
 from .upstream import Upstream
-from .validation import CreateRequest
+from .validation import CreateRequest, parse_create_request
 from .watcher import PollPolicy
 from .webhooks import SeenIds, WebhookReceiver
 
-if TYPE_CHECKING:
-    from .runs import Runs
-
-__all__ = ["RelayService"]
+__all__ = ["MAX_WATCH_PER_STREAM", "RelayService", "current_service"]
 
 log = logging.getLogger(__name__)
 
+
+class RunRecords(Protocol):
+    """What the service asks of the run records (relay/runs.py, attached by create_app)."""
+
+    def created(self, prediction: Mapping[str, Any], model: str | None, model_input: Any,
+                visitor: str) -> None: ...
+
+    def replay_final(self, prediction_id: str) -> bool: ...
+
 HOUSEKEEPING_SECONDS = 0.5
+MAX_WATCH_PER_STREAM = 32  # predictions one multiplexed stream may follow
 TRIM_AFTER_CLOSED_STREAMS = 200
 REAP_SECONDS = 10  # forget idle channels; compact finished ones (relay/channels.py)
 
@@ -76,7 +84,7 @@ class RelayService:
         self.limits = StreamLimits(heartbeat=settings.heartbeat_interval, max_age=settings.stream_max_age)
         self._housekeeper: threading.Thread | None = None
         self.started = time.time()
-        self.runs: Runs | None = None  # run records, kept outputs, estimates (relay/runs.py)
+        self.runs: RunRecords | None = None  # run records, kept outputs, estimates (relay/runs.py)
         self.guard = Guard(self, redis_client)  # the spend guard: budgets, queue, orphans (relay/guard/)
 
     @property
@@ -135,8 +143,38 @@ class RelayService:
         self.watchers.poke(prediction_id)
         return {"success": True, "id": prediction_id, "status": str(prediction.get("status", ""))}
 
-    def apply_webhook(self, headers: Mapping[str, str], raw: bytes) -> str:
-        """Verify and apply one webhook delivery; what became of it (for the answer and metrics)."""
+    def create_from(self, body: Callable[[], object], visitor: str) -> dict[str, Any]:
+        """Read (`body()`) and check a create request, then start it; counts the outcome by code.
+
+        The spend guard (relay/guard/) runs the whole create: grant, Idempotency-Key, budgets,
+        queue; `body` is read inside it, and the input checked against the model's schema."""
+        def checked() -> CreateRequest:
+            parsed = parse_create_request(body(), self.settings.allowed_models)
+            return replace(self.checked_input(parsed), visitor=visitor)
+
+        try:
+            answer = self.guard.create(checked)
+        except RelayError as error:
+            self.metrics.creates.labels(error.code).inc()
+            raise
+        self.metrics.creates.labels("created").inc()
+        return answer
+
+    def apply_webhook(self, headers: Mapping[str, str], body: Callable[[], bytes]) -> str:
+        """Verify and apply one webhook delivery; what became of it, counted (or the refusal's code).
+
+        Headers and timestamp are checked first: a forged or stale delivery is refused before
+        its body is read (`body()`)."""
+        try:
+            self.webhooks.check_headers(headers)
+            outcome = self._apply_webhook(headers, body())
+        except RelayError as error:
+            self.metrics.webhooks.labels(error.code).inc()
+            raise
+        self.metrics.webhooks.labels(outcome).inc()
+        return outcome
+
+    def _apply_webhook(self, headers: Mapping[str, str], raw: bytes) -> str:
         webhook_id, prediction = self.webhooks.verify(headers, raw)
         if self.webhooks.seen.seen(webhook_id):
             return "duplicate"
@@ -162,6 +200,23 @@ class RelayService:
             log.warning("could not fetch %s before streaming: %s", prediction_id, error.message)
 
     # -- streams --------------------------------------------------------------------
+    def open_multiplexed(self, tokens: Sequence[str]) -> list[str]:
+        """The predictions a multiplexed stream's `watch` tokens grant, each made known."""
+        if not tokens:
+            raise InvalidRequest("Pass one or more `watch` tokens (the `token` of each stream_url).")
+        if len(tokens) > MAX_WATCH_PER_STREAM:
+            raise InvalidRequest(f"One stream may follow at most {MAX_WATCH_PER_STREAM} predictions.")
+        ids: list[str] = []
+        for token in tokens:
+            prediction_id = self.signer.verify(token, "stream")
+            if prediction_id is None:
+                raise Forbidden("One of the `watch` tokens is not valid (wrong, expired or malformed).")
+            if prediction_id not in ids:
+                ids.append(prediction_id)
+        for prediction_id in ids:
+            self.ensure_known(prediction_id)
+        return ids
+
     def stream(self, prediction_ids: Sequence[str], last_ids: Sequence[str | None], *,
                multiplexed: bool, on_close: Callable[[], None] | None = None) -> Iterator[bytes] | None:
         """The body of an SSE response, or None when every prediction is past `done` (204).
@@ -188,6 +243,21 @@ class RelayService:
         return event_stream(self.hub, prediction_ids, replays, self.limits,
                             multiplexed=multiplexed, positions=last_ids, metrics=self.metrics,
                             on_close=on_close)
+
+    def health(self) -> tuple[dict[str, Any], bool]:
+        """The /healthz document, and whether this process can serve (its hub answers)."""
+        degraded_since = self.watchers.degraded_since
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(degraded_since)) if degraded_since else None
+        hub_ok = self.hub_ok()
+        return {
+            "status": "ok" if hub_ok else "unavailable",
+            "backend": self.backend,
+            "hub": {"kind": self.hub.kind, "ok": hub_ok},
+            "upstream": {"state": "degraded" if degraded_since else "ok", "since": since},
+            "streams": self.hub.open_streams(),
+            "watchers": self.watchers.running(),
+            "guard": self.guard.status(),
+        }, hub_ok
 
     def hub_ok(self) -> bool:
         """False when the Redis hub cannot reach Redis (the in-process hub is always fine)."""
@@ -231,3 +301,10 @@ class RelayService:
         self.output_streams.closing = True
         self.hub.close()
         self.upstream.close()
+
+
+def current_service() -> RelayService:
+    """The service of the app handling this request (the routes' one way to it)."""
+    service = current_app.extensions["relay"]
+    assert isinstance(service, RelayService)
+    return service

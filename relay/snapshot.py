@@ -12,12 +12,14 @@ ProgressOf = Callable[[str, "str | None"], "Progress | None"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
-__all__ = ["KNOWN_STATUSES", "BadPrediction", "is_older", "is_prediction", "scrub_surrogates",
-           "snapshot_from_prediction"]
+__all__ = ["KNOWN_STATUSES", "TERMINAL_STATUSES", "BadPrediction", "is_older", "is_prediction",
+           "scrub_surrogates", "snapshot_from_prediction"]
 
-KNOWN_STATUSES = frozenset({"starting", "processing", "succeeded", "failed", "canceled", "aborted"})
+# Replicate's statuses; a prediction in a terminal one never changes again.
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
+KNOWN_STATUSES = frozenset({"starting", "processing"}) | TERMINAL_STATUSES
 _TIME_FIELDS = ("created_at", "started_at", "completed_at")
-_STATUS_RANK = {"starting": 0, "processing": 1, "succeeded": 2, "failed": 2, "canceled": 2, "aborted": 2}
+_STATUS_RANK = {"starting": 0, "processing": 1, **dict.fromkeys(TERMINAL_STATUSES, 2)}
 
 
 class BadPrediction(ValueError):

@@ -7,14 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import AllowedModel
+from .config import MODEL_NAME, VERSION_ID, AllowedModel
 from .errors import Forbidden, InvalidRequest
 from .upstream import Target
 
 __all__ = ["CreateRequest", "InputLimits", "parse_create_request"]
 
-_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}/[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_VERSION = re.compile(r"^[0-9a-f]{64}$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -53,7 +51,7 @@ def parse_create_request(body: object, allowed: tuple[AllowedModel, ...],
         raise InvalidRequest("`input` must be a JSON object.")
     _check_input(model_input, limits)
     if model is not None:
-        if not isinstance(model, str) or not _MODEL.match(model):
+        if not isinstance(model, str) or not MODEL_NAME.match(model):
             raise InvalidRequest("`model` must be a string like \"owner/name\".")
         target = _allowed_model(model.lower(), allowed)
     else:
@@ -84,13 +82,13 @@ def _allowed_model(name: str, allowed: tuple[AllowedModel, ...]) -> Target:
 def _allowed_version(text: str, allowed: tuple[AllowedModel, ...]) -> Target:
     name, sep, version = text.partition(":")
     if not sep:
-        if not _VERSION.match(text):
+        if not VERSION_ID.match(text):
             raise InvalidRequest("`version` must be a 64-hex id or \"owner/name:<id>\".")
         if not any(m.version == text for m in allowed):
             raise Forbidden("That model version is not available here.", code="model_not_allowed")
         owner_name = next(m.name for m in allowed if m.version == text)
         return Target(model=owner_name, version=text)
-    if not _MODEL.match(name) or not _VERSION.match(version):
+    if not MODEL_NAME.match(name) or not VERSION_ID.match(version):
         raise InvalidRequest("`version` must be a 64-hex id or \"owner/name:<id>\".")
     name = name.lower()
     entries = [m for m in allowed if m.name == name]

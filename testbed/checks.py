@@ -1,4 +1,4 @@
-"""Checks the tests share about Relay's answers."""
+"""Checks many tests make of Relay's answers: the error shape, and what reached the emulator."""
 
 from __future__ import annotations
 
@@ -8,8 +8,21 @@ import httpx
 
 
 def assert_error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The answer is the contract's JSON error with this status and code; its body is returned."""
+    """`answer` is Relay's JSON error: `status`, and exactly {"success": false, "error": <a sentence>, "code": code}
+    (with `field`, the input it names, for invalid_input: SPEC §6.2)."""
     assert answer.status_code == status, answer.text
     payload: dict[str, Any] = answer.json()
-    assert payload["success"] is False and payload["code"] == code and len(payload["error"]) > 10
+    shape = {"success": False, "error": payload.get("error"), "code": code}
+    if code == "invalid_input":
+        shape["field"] = payload.get("field")
+        assert isinstance(payload.get("field"), str) and payload["field"], payload
+    assert payload == shape, payload
+    assert isinstance(payload["error"], str) and len(payload["error"]) > 10, payload
+    assert "Traceback" not in answer.text
     return payload
+
+
+def upstream_creates(client: httpx.Client) -> int:
+    """Create calls the embedded emulator has received (by model or by version), through Relay's /emulator."""
+    stats: dict[str, int] = client.get("/emulator/_emulator/stats").json()
+    return sum(n for route, n in stats.items() if route.startswith("POST ") and route.endswith("/predictions"))

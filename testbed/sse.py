@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,3 +54,12 @@ def log_of(events: list[Event]) -> str:
             assert event.data["offset"] == start + len(log), (event.data["offset"], start + len(log))
             log += event.data["text"]
     return log
+
+
+@contextmanager
+def held_open(client: httpx.Client, url: str, **headers: str) -> Iterator[httpx.Response]:
+    """A stream held open (its first bytes read, when it answered 200), closed on exit."""
+    with client.stream("GET", url, headers=headers) as answer:
+        if answer.status_code == 200:
+            next(answer.iter_bytes())
+        yield answer

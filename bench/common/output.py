@@ -159,6 +159,12 @@ def save_results(name: str, payload: Mapping[str, Any],
           + "; `python -m bench.report` rewrites docs/benchmarks.md from the results")
 
 
+def results_header(benchmark: str, info: Mapping[str, Any]) -> dict[str, Any]:
+    """What every results file starts with: which benchmark, how it was started, on what machine."""
+    return {"benchmark": benchmark, "command": " ".join([f"python -m bench.{benchmark}", *sys.argv[1:]]),
+            "machine": info}
+
+
 def retry(action: Callable[[], Any], attempts: int = 3, pause: float = 1.0) -> Any:
     """Run `action`, retrying a few times on errors (the machine is shared and noisy)."""
     for attempt in range(attempts):

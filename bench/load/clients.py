@@ -218,16 +218,21 @@ class IdleStreams:
         self.sockets.clear()
 
 
+def open_command(streams: IdleStreams, args: list[str]) -> None:
+    """`open N [CONCURRENCY] [nowait]`: open N more streams; answer with the counts so far."""
+    started = time.monotonic()
+    streams.open(int(args[0]), *(int(a) for a in args[1:2]), wait="nowait" not in args)
+    print(json.dumps({"open": len(streams.sockets), "failures": len(streams.failures),
+                      "failure_kinds": sorted(set(streams.failures))[:5],
+                      "seconds": round(time.monotonic() - started, 2)}), flush=True)
+
+
 def idle(url: str) -> None:
     streams = IdleStreams(url)
     for line in sys.stdin:
         command, *args = line.split()
         if command == "open":
-            started = time.monotonic()
-            streams.open(int(args[0]), *(int(a) for a in args[1:2]), wait="nowait" not in args)
-            print(json.dumps({"open": len(streams.sockets), "failures": len(streams.failures),
-                              "failure_kinds": sorted(set(streams.failures))[:5],
-                              "seconds": round(time.monotonic() - started, 2)}), flush=True)
+            open_command(streams, args)
         elif command == "close":
             break
     streams.close()
@@ -286,11 +291,7 @@ def fanout(url: str) -> None:
     for line in sys.stdin:
         command, *args = line.split()
         if command == "open":
-            started = time.monotonic()
-            streams.open(int(args[0]), *(int(a) for a in args[1:2]), wait="nowait" not in args)
-            print(json.dumps({"open": len(streams.sockets), "failures": len(streams.failures),
-                              "failure_kinds": sorted(set(streams.failures))[:5],
-                              "seconds": round(time.monotonic() - started, 2)}), flush=True)
+            open_command(streams, args)
         elif command == "arm":
             times = arm(streams.sockets, args[0].encode(), float(args[1]),
                         ready=lambda: print(json.dumps({"armed": True}), flush=True))

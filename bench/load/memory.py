@@ -43,7 +43,7 @@ def _short(frame: str) -> str:
     return frame.split("site-packages/")[-1].replace(str(ROOT) + "/", "").split("lib/python3.")[-1]
 
 
-def _take(folder: Path, name: str, timeout: float = 60) -> tuple[dict[str, Any], tracemalloc.Snapshot | None]:
+def take_figures(folder: Path, name: str, timeout: float = 60) -> tuple[dict[str, Any], tracemalloc.Snapshot | None]:
     """Ask the worker for its figures (see gunicorn_profile.conf.py) and load them."""
     request = folder / f"{name}.request"
     request.touch()
@@ -86,12 +86,12 @@ def profile(design: str, streams: int = 100, warmup: int = 20, *, trace: bool = 
         try:
             clients.open(warmup)
             time.sleep(2)
-            rss_before = worker.memory_info().rss  # before _take, which runs a full collection
-            before, snap_before = _take(folder, "before")
+            rss_before = worker.memory_info().rss  # before take_figures, which runs a full collection
+            before, snap_before = take_figures(folder, "before")
             opened = clients.open(streams)
             time.sleep(3)
             rss_after = worker.memory_info().rss
-            after, snap_after = _take(folder, "after")
+            after, snap_after = take_figures(folder, "after")
         finally:
             clients.close()
     count = opened["open"] - warmup

@@ -1,6 +1,6 @@
 """The spend guard (SPEC §6.4): who may create, how much, how many at once, for how long.
 
-`Guard.create` is the whole create path in front of `RelayService.create`:
+`Guard.create` is the whole create path in front of `Service.create`:
 
     grant (403 grant_required)  ->  Idempotency-Key (a repeat answers the first answer)
     -> body checks -> grant's model -> one atomic count of grant uses, budget, quota
@@ -21,16 +21,22 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import redis
 from flask import request
 from prometheus_client import Gauge
 
-from ..coordination import HubUnavailable
-from ..errors import RelayError
+from ..config import Settings
+from ..errors import HubUnavailable, RelayError
+from ..feed import Feed
+from ..hub import Hub
+from ..metrics import Metrics
+from ..tokens import TokenSigner
+from ..upstream import Upstream
 from ..validation import CreateRequest
 from ..visitors import current_visitor
+from ..watcher import Watchers
 from .admission import PREFIX, Admission
 from .budget import Budgets
 from .grants import Grant, GrantRequired, read_grant
@@ -40,8 +46,27 @@ from .orphans import Orphans
 from .redis_store import RedisStore
 from .store import MemoryStore, Store
 
-if TYPE_CHECKING:
-    from ..service import RelayService
+
+class Service(Protocol):
+    """What the guard uses of `Service`, which builds it (read-only, so subclasses fit)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def upstream(self) -> Upstream: ...
+    @property
+    def hub(self) -> Hub: ...
+    @property
+    def feed(self) -> Feed: ...
+    @property
+    def watchers(self) -> Watchers: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def signer(self) -> TokenSigner: ...
+
+    def create(self, request: CreateRequest) -> dict[str, Any]: ...
+    def cancel(self, prediction_id: str) -> dict[str, Any]: ...
 
 __all__ = ["PREFIX", "Guard", "GuardedFeed", "GuardedWatchers"]
 
@@ -52,7 +77,7 @@ LEASE = 3.0
 
 
 class _Host:
-    def __init__(self, service: RelayService) -> None:
+    def __init__(self, service: Service) -> None:
         self._service = service
         self.hub = service.hub
         self.feed = service.feed
@@ -68,7 +93,7 @@ class _Host:
 
 
 class Guard:
-    def __init__(self, service: RelayService, redis_client: redis.Redis | None) -> None:
+    def __init__(self, service: Service, redis_client: redis.Redis | None) -> None:
         settings = service.settings
         self.store: Store = RedisStore(redis_client) if redis_client is not None else MemoryStore()
         self.service = service

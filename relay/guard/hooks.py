@@ -14,14 +14,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from ..feed import Applied, Feed
 from ..hub import TERMINAL_STATUSES, Hub
 from ..watcher import Watchers
 
-if TYPE_CHECKING:
-    from . import Guard
+
+class Aliases(Protocol):
+    def alias_of(self, upstream_id: str) -> str | None: ...
+    def upstream_id(self, client_id: str) -> str | None: ...
+
+
+class Guard(Protocol):
+    """What the hooks use of the guard (relay/guard/__init__.py), which sets itself on them."""
+
+    @property
+    def admission(self) -> Aliases: ...
+
+    def observe(self, prediction: Mapping[str, Any], terminal: bool) -> None: ...
 
 __all__ = ["GuardedFeed", "GuardedWatchers"]
 

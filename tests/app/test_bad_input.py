@@ -10,16 +10,9 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from testbed import TEST_SECRET
+from testbed.checks import assert_error
 
 JSON = {"content-type": "application/json"}
-
-
-def assert_error(answer: httpx.Response, status: int, code: str) -> None:
-    assert answer.status_code == status, answer.text
-    body = answer.json()
-    assert body["success"] is False and body["code"] == code
-    assert isinstance(body["error"], str) and len(body["error"]) > 10
-    assert "Traceback" not in answer.text
 
 
 @pytest.mark.parametrize(("body", "code"), [

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 
 from relay.emulator.models import MODELS
-from testbed.checks import assert_error
+from testbed.checks import assert_error, upstream_creates
 from testbed.inprocess import in_process_app, in_process_client
+from testbed.sse import held_open
 
 IMAGE = {"prompt": "counted", "steps": 2, "step_delay": 0.01, "boot_delay": 0}
 HELD = {"prompt": "held", "steps": 2, "step_delay": 0.01, "boot_delay": 300}  # stays `starting`
@@ -27,20 +27,6 @@ TEXT_VERSION = MODELS["relay/text-demo"].version_id
 
 def body(model: str = "relay/image-demo", **input: Any) -> dict[str, Any]:
     return {"model": model, "input": input or IMAGE}
-
-
-def upstream_creates(client: httpx.Client) -> int:
-    stats = client.get("/emulator/_emulator/stats").json()
-    return sum(n for route, n in stats.items() if route.startswith("POST ") and route.endswith("/predictions"))
-
-
-@contextmanager
-def opened(client: httpx.Client, url: str, **headers: str) -> Iterator[httpx.Response]:
-    """A stream held open (its first bytes read), closed on exit."""
-    with client.stream("GET", url, headers=headers) as answer:
-        if answer.status_code == 200:
-            next(answer.iter_bytes())
-        yield answer
 
 
 # -- creation rate ---------------------------------------------------------------------------------
@@ -183,5 +169,5 @@ def test_too_many_watch_tokens_on_one_stream_are_refused(client: httpx.Client) -
     created = client.post("/api/predictions", json=body()).json()
     token = created["stream_url"].split("token=")[1]
     assert_error(client.get("/api/events?" + "&".join([f"watch={token}"] * 33)), 400, "invalid_request")
-    with opened(client, "/api/events?" + "&".join([f"watch={token}"] * 32)) as answer:
+    with held_open(client, "/api/events?" + "&".join([f"watch={token}"] * 32)) as answer:
         assert answer.status_code == 200

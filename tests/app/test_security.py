@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from relay.security import content_security_policy, cross_site_refusal
+from testbed.checks import assert_error, upstream_creates
 from testbed.inprocess import BASE_URL
 from testbed.sse import follow
 
@@ -30,19 +31,6 @@ CSP = ("default-src 'self'; img-src 'self' data: https://replicate.delivery http
 def create(client: httpx.Client, path: str = "/api/predictions", headers: dict[str, str] | None = None,
            **input: Any) -> httpx.Response:
     return client.post(path, json={"model": "relay/image-demo", "input": input or IMAGE}, headers=headers)
-
-
-def upstream_creates(client: httpx.Client) -> int:
-    """Create calls the embedded emulator has received (by model or by version)."""
-    stats = client.get("/emulator/_emulator/stats").json()
-    return sum(n for route, n in stats.items() if route.startswith("POST ") and route.endswith("/predictions"))
-
-
-def assert_error(answer: httpx.Response, status: int, code: str) -> None:
-    assert answer.status_code == status, answer.text
-    body = answer.json()
-    assert body == {"success": False, "error": body["error"], "code": code}
-    assert len(body["error"]) > 10
 
 
 def assert_protective_headers(answer: httpx.Response, csp: str = CSP) -> None:

@@ -64,8 +64,8 @@ test("an upload answers the URL, or rejects with the server's sentence", async (
   file.name = "a.png";
   const seen = [];
   const ok = (url, init) => { seen.push([url, init.method]); return Promise.resolve(new Response(JSON.stringify({ success: true, url: "data:image/png;base64,eA==" }), { status: 201 })); };
-  assert.equal(await uploadFile("/root", file, ok), "data:image/png;base64,eA==");
-  assert.deepEqual(seen, [["/root/api/uploads", "POST"]]);
+  assert.equal(await uploadFile("/relay", file, ok), "data:image/png;base64,eA==");
+  assert.deepEqual(seen, [["/relay/api/uploads", "POST"]]);
   const refused = () => Promise.resolve(new Response(JSON.stringify({ success: false, error: "The file is larger than 10 MB.", code: "payload_too_large" }), { status: 413 }));
   await assert.rejects(uploadFile("", file, refused), /larger than 10 MB/);
 });

@@ -9,7 +9,7 @@ from __future__ import annotations
 import signal
 import socket
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
@@ -17,6 +17,7 @@ import pytest
 
 from testbed import RelayServer, wait_until
 from testbed.checks import assert_error
+from testbed.sse import held_open
 
 IMAGE = {"prompt": "counted", "steps": 2, "step_delay": 0.01, "boot_delay": 0}
 HELD = {"prompt": "held", "steps": 2, "step_delay": 0.01, "boot_delay": 300}  # stays `starting`
@@ -36,19 +37,10 @@ def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayServer]:
     server.stop(signal.SIGINT)
 
 
-@contextmanager
-def opened(client: httpx.Client, url: str, **headers: str) -> Iterator[httpx.Response]:
-    """A stream held open (its first bytes read), closed on exit."""
-    with client.stream("GET", url, headers=headers) as answer:
-        if answer.status_code == 200:
-            next(answer.iter_bytes())
-        yield answer
-
-
 def can_hold_three(client: httpx.Client, url: str) -> bool:
     """True when this client can hold the cap's 3 streams at once."""
     with ExitStack() as streams:
-        return all(streams.enter_context(opened(client, url)).status_code == 200 for _ in range(3))
+        return all(streams.enter_context(held_open(client, url)).status_code == 200 for _ in range(3))
 
 
 def no_stream_open(client: httpx.Client) -> bool:
@@ -72,14 +64,14 @@ def test_streams_per_client_are_capped_and_given_back(capped_client: tuple[httpx
     url = first["stream_url"]
     both = "/api/events?" + "&".join(f"watch={p['stream_url'].split('token=')[1]}" for p in (first, second))
     with ExitStack() as held:
-        answers = [held.enter_context(opened(client, u)) for u in (url, url, both)]
+        answers = [held.enter_context(held_open(client, u)) for u in (url, url, both)]
         assert [a.status_code for a in answers] == [200, 200, 200]
         for extra in (url, both, f"/api/prediction?id={first['id']}&token={url.split('token=')[1]}"):
             refused = client.get(extra)
             assert_error(refused, 429, "too_many_streams")
             assert int(refused.headers["Retry-After"]) >= 1
         # Someone else, behind the same trusted proxy, is not affected.
-        with opened(client, url, **{"X-Forwarded-For": "203.0.113.50"}) as other:
+        with held_open(client, url, **{"X-Forwarded-For": "203.0.113.50"}) as other:
             assert other.status_code == 200
     wait_until(lambda: no_stream_open(client), timeout=10, interval=0.1)
     assert can_hold_three(client, url)

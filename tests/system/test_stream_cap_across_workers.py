@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from relay.errors import RateLimited
-from relay.shared_slots import RedisStreamSlots
+from relay.slots import RedisStreamSlots
 from testbed import ROOT, RelayServer, wait_until
 
 
@@ -57,7 +57,7 @@ def test_the_cap_counts_streams_on_every_server(
 
 _HOLDER = """
 import sys, time, redis
-from relay.shared_slots import RedisStreamSlots
+from relay.slots import RedisStreamSlots
 slots = RedisStreamSlots(redis.Redis.from_url(sys.argv[1]), per_client=2, ttl=1.0)
 slots.acquire("203.0.113.9"); slots.acquire("203.0.113.9")
 print("held", flush=True)

@@ -1,4 +1,7 @@
-"""RELAY_MAX_STREAMS_PER_CLIENT counted across every worker and machine, in Redis.
+"""RELAY_MAX_STREAMS_PER_CLIENT: open streams per client, in this process or in Redis.
+
+`StreamSlots` counts in this process. `RedisStreamSlots` counts across every
+worker and machine:
 
 Each client address has a sorted set `relay:slots:<address>` whose members are
 the open streams (one random id each) scored by when they expire. Taking a slot
@@ -19,9 +22,9 @@ import time
 
 import redis
 
-from .limits import StreamSlot, StreamSlots, too_many_streams
+from .errors import RateLimited
 
-__all__ = ["RedisStreamSlots"]
+__all__ = ["RedisStreamSlots", "StreamSlot", "StreamSlots", "too_many_streams"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,61 @@ redis.call('ZADD', KEYS[1], now + ttl, ARGV[4])
 redis.call('EXPIRE', KEYS[1], math.ceil(ttl) + 1)
 return -1
 """
+
+
+_STREAM_RETRY_SECONDS = 15
+
+
+class StreamSlot:
+    """One open stream of one client; `release` is safe to call more than once."""
+
+    def __init__(self, slots: StreamSlots, client: str, token: str | None = None) -> None:
+        self._slots = slots
+        self._client = client
+        self._token = token
+        self._released = False
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._slots._give_back(self._client, self._token)
+
+
+def too_many_streams(held: int) -> RateLimited:
+    return RateLimited(
+        f"Your address already has {held} streams open, the most allowed. Close one (or follow "
+        "several predictions on one stream with /api/events) and try again.",
+        code="too_many_streams", retry_after=_STREAM_RETRY_SECONDS)
+
+
+class StreamSlots:
+    """Open streams per client in this process, at most `per_client` each."""
+
+    def __init__(self, per_client: int) -> None:
+        self.per_client = per_client
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, client: str) -> StreamSlot:
+        """A slot for one more stream, or RateLimited (429 too_many_streams) at the cap."""
+        with self._lock:
+            held = self._held.get(client, 0)
+            if held >= self.per_client:
+                raise too_many_streams(held)
+            self._held[client] = held + 1
+        return StreamSlot(self, client)
+
+    def held(self, client: str) -> int:
+        return self._held.get(client, 0)
+
+    def _give_back(self, client: str, token: str | None) -> None:
+        with self._lock:
+            left = self._held.get(client, 0) - 1
+            if left > 0:
+                self._held[client] = left
+            else:
+                # Forget the address entirely, so the table holds only clients with open streams.
+                self._held.pop(client, None)
 
 
 class RedisStreamSlots(StreamSlots):
