@@ -1,12 +1,12 @@
 """What the emulator's expiry keeps on disk, and what a sweep costs.
 
-    .venv/bin/python bench/emulator_expiry.py [--count 2000]
+    python -m bench.emulator_expiry [--count 2000]
 
 Creates `--count` finished image-demo predictions (500 steps, so their logs are long, as in
 #11's "about 60 KB per prediction") in a fresh state dir, twice side by side:
 - baseline: no expiry (data_ttl = infinity), as the emulator was;
 - expiry: the same records after their data was removed (tombstones).
-Prints and writes docs/bench-emulator-expiry.json: bytes on disk per prediction, the JSON
+Prints and writes bench/results/emulator-expiry.json: bytes on disk per prediction, the JSON
 answer's size, and the time one sweep of the whole directory takes.
 """
 
@@ -15,15 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from results import machine, write_json
-
+from bench.common.output import machine, write_json
 from relay.emulator.core import Emulator
 from relay.emulator.models import model_for
 from relay.emulator.store import Record, new_id
@@ -86,7 +82,7 @@ def main() -> None:
     result = run(args.count)
     for name in ("baseline", "expiry", "expiry_after_a_day"):
         print(name, json.dumps(result[name]))
-    print("wrote", write_json("bench-emulator-expiry.json", result))
+    print("wrote", write_json("emulator-expiry.json", result))
 
 
 if __name__ == "__main__":

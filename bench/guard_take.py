@@ -1,25 +1,21 @@
 """What the spend guard's atomic check costs per create: `Store.take` over a budget and a
 visitor's quota, in memory and on Redis, beside a bare Redis INCR (the baseline: one round trip).
 
-    .venv/bin/python bench/guard_take.py [--n 2000]
+    python -m bench.guard_take [--n 2000]
 
-Prints p50/p99 in milliseconds and writes docs/bench-guard-take.json.
+Prints p50/p99 in milliseconds and writes bench/results/guard-take.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import redis
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.results import latency_summary, machine
+from bench.common.output import latency_summary, machine, write_json
 from relay.guard.redis_store import RedisStore
 from relay.guard.store import MemoryStore, Store
 from testbed import RedisServer
@@ -51,8 +47,8 @@ def main() -> None:
         server.stop()
     for name, summary in results.items():
         print(f"{name:32s} p50 {summary['p50_ms']:.3f} ms  p99 {summary['p99_ms']:.3f} ms")
-    out = Path(__file__).resolve().parent.parent / "docs" / "bench-guard-take.json"
-    out.write_text(json.dumps({"machine": machine(), "n": n, "results": results}, indent=2) + "\n")
+    print("wrote", write_json("guard-take.json", {"benchmark": "guard_take", "machine": machine(), "n": n,
+                                                  "results": results}))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """What run records cost on the hot path, with no database, SQLite and PostgreSQL side by side.
 
-    .venv/bin/python bench/runs_records.py [--creates 60] [--opens 60]
+    python -m bench.runs_records [--creates 60] [--opens 60]
 
 Self-contained: it starts the standalone emulator and a PostgreSQL server (testbed/postgres.py)
 itself, drives Relay's app in process (Flask's test client, so only Relay's own work and the
-emulator's HTTP answers are timed), and prints and writes docs/bench-runs.json:
+emulator's HTTP answers are timed), and prints and writes bench/results/runs-records.json:
 
 - creates/s: POST /api/predictions, sequentially (each writes one record); the three variants'
   loops are interleaved in rounds so a busy machine slows them alike;
@@ -31,8 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.common.output import RESULTS, ROOT
 
 VARIANTS = ("none", "sqlite", "postgresql")
 INPUT = {"prompt": "bench", "steps": 2, "step_delay": 0.01, "boot_delay": 0}
@@ -188,7 +187,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--creates", type=int, default=60)
     parser.add_argument("--opens", type=int, default=60)
-    parser.add_argument("--out", default=str(ROOT / "docs" / "bench-runs.json"))
+    parser.add_argument("--out", default=str(RESULTS / "runs-records.json"))
     args = parser.parse_args()
 
     from testbed.postgres import PostgresServer
