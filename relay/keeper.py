@@ -138,7 +138,7 @@ class Keeper:
 
     def _copy(self, prediction_id: str, index: int, url: str) -> str | None:
         name = _SAFE_NAME.sub("_", urlsplit(url).path.rsplit("/", 1)[-1])[-80:].lstrip(".") or "output"
-        key = f"runs/{prediction_id}/{index}-{name}"
+        key = f"runs/{prediction_id}/{index}/{name}"  # its last part is the name a download gets
         source = self._emulator_file(url) or url  # allowed(): an emulator file or Replicate's delivery host
         try:
             with self._http.stream("GET", source) as answer:

@@ -1,9 +1,9 @@
 """Where kept output files live: a folder (file://, the default) or an S3-compatible bucket.
 
-Both stores take a key like `runs/<prediction id>/0-output.png` and a stream of
-bytes, and give the bytes back as a stream, so a large file is never held whole
-in memory. The S3 store uses boto3 with its usual environment (AWS_ACCESS_KEY_ID,
-AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_REGION); Relay serves the files
+Both stores take a key like `runs/<prediction id>/0/output.png` (the output's index, then its
+own file name, which a download keeps) and a stream of bytes, and give the bytes back
+as a stream, so a large file is never held whole in memory. The S3 store uses boto3 with
+its usual environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_REGION); Relay serves the files
 itself under /files/, so the bucket can stay private.
 """
 
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 __all__ = ["FileStorage", "S3Storage", "Storage", "StoredFile", "open_storage", "valid_key"]
 
-_KEY = re.compile(r"^runs/[A-Za-z0-9_-]{1,64}/[A-Za-z0-9._-]{1,120}$")
+_KEY = re.compile(r"^runs/[A-Za-z0-9_-]{1,64}/[0-9]{1,3}/[A-Za-z0-9._-]{1,120}$")
 CHUNK = 64 * 1024
 
 
@@ -102,8 +102,10 @@ class FileStorage:
                 for path in (self._path(key), Path(f"{self._path(key)}.type")):
                     with contextlib.suppress(OSError):
                         path.unlink()
-                with contextlib.suppress(OSError):
-                    self._path(key).parent.rmdir()  # only when empty
+                # The output's folder, then the prediction's: each only when empty.
+                for folder in (self._path(key).parent, self._path(key).parent.parent):
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
 
 
 class S3Storage:

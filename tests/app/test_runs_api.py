@@ -67,14 +67,14 @@ def test_kept_files_need_their_signature(tmp_path: Path) -> None:
     app, service = _app(tmp_path)
     assert service.runs is not None
     keeper = service.runs.keeper
-    keeper.storage.put("runs/abc/0-out.png", [b"\x89PNG", b"rest"], "image/png")
+    keeper.storage.put("runs/abc/0/out.png", [b"\x89PNG", b"rest"], "image/png")
     client = app.test_client()
-    url = keeper.url_for("runs/abc/0-out.png").split("localhost", 1)[-1]
+    url = keeper.url_for("runs/abc/0/out.png").split("localhost", 1)[-1]
     answer = client.get(url)
     assert answer.status_code == 200 and answer.data == b"\x89PNGrest" and answer.mimetype == "image/png"
-    assert client.get("/files/runs/abc/0-out.png?sig=nope").status_code == 403
-    assert client.get("/files/runs/abc/0-out.png").status_code == 403
-    missing = keeper.url_for("runs/abc/1-gone.png").split("localhost", 1)[-1]
+    assert client.get("/files/runs/abc/0/out.png?sig=nope").status_code == 403
+    assert client.get("/files/runs/abc/0/out.png").status_code == 403
+    missing = keeper.url_for("runs/abc/1/gone.png").split("localhost", 1)[-1]
     assert client.get(missing).status_code == 404
 
 
@@ -83,9 +83,9 @@ def test_retention_deletes_old_records_and_their_files(tmp_path: Path) -> None:
     runs = service.runs
     assert runs is not None
     _record(service, "old", "v-1")
-    runs.keeper.storage.put("runs/old/0-out.png", [b"png"], "image/png")
+    runs.keeper.storage.put("runs/old/0/out.png", [b"png"], "image/png")
     runs.store.status_changed({"id": "old", "status": "succeeded", "output": ["x"]}, final=True,
-                              kept=["runs/old/0-out.png"])
+                              kept=["runs/old/0/out.png"])
     _record(service, "new", "v-1")
     with runs.store.engine.begin() as connection:
         from relay.records import runs as table
@@ -93,7 +93,7 @@ def test_retention_deletes_old_records_and_their_files(tmp_path: Path) -> None:
         connection.execute(table.update().where(table.c.id == "old").values(recorded_at=time.time() - 60))
     assert runs.expire() == 1
     assert runs.store.get("old") is None and runs.store.get("new") is not None
-    assert runs.keeper.storage.open("runs/old/0-out.png") is None
+    assert runs.keeper.storage.open("runs/old/0/out.png") is None
     assert not (tmp_path / "files" / "runs" / "old").exists()
 
 

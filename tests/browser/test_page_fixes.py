@@ -6,7 +6,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.relay_page import card_status, connection_badge, open_relay, start
+from tests.browser.relay_page import card_status, connection_badge, fill_form, open_relay, start
 
 IMAGE = "relay/image-demo"
 TEXT = "relay/text-demo"
@@ -33,8 +33,7 @@ def test_focus_stays_on_generate_and_moves_to_the_cards_next_action_after_cancel
         relay_site: Any, new_page: Any) -> None:
     page = new_page()
     open_relay(page, relay_site.url)
-    page.get_by_role("combobox", name="Model").select_option(IMAGE)
-    page.get_by_label("Steps", exact=True).fill("300")
+    fill_form(page, IMAGE, fields={"Steps": 300})
     generate = page.get_by_role("button", name="Generate")
     generate.focus()
     page.keyboard.press("Enter")

@@ -108,8 +108,11 @@ def test_no_response_event_or_log_line_carries_a_secret(setup: tuple[RelayServer
     relay.stream_until(slow["stream_url"], "event: done")
     relay.request("GET", image["stream_url"], headers={"Last-Event-ID": "0-0"})
 
-    # Upstream refusing and failing at create: 422, 5xx, 429, refused credentials, unreachable.
-    assert relay.create(prompt="x", steps=100000).status_code == 422
+    # Refused by Relay's own schema check; then upstream refusing and failing at create: 422, 5xx,
+    # 429, refused credentials, unreachable.
+    assert relay.create(prompt="x", steps=100000).status_code == 400
+    emulator.fault(status=422, count=1, path_prefix="/v1/models")
+    assert relay.create().status_code == 422
     emulator.fault(status=500, count=1, path_prefix="/v1/models")
     assert relay.create().status_code == 503
     emulator.fault(status=429, count=1, retry_after=1, path_prefix="/v1/models")

@@ -89,7 +89,7 @@ def test_the_output_outlives_the_upstream_in_the_instance_folder(
     instance = tmp_path / "instance"
     server = start_server({"RELAY_INSTANCE_PATH": str(instance)})
     prediction_id, _ = _kept_output_survives(server, instance)
-    assert (instance / "files" / "runs" / prediction_id / "0-output.png").is_file()
+    assert (instance / "files" / "runs" / prediction_id / "0" / "output.png").is_file()
 
 
 def test_with_s3_storage_the_kept_file_is_in_the_bucket(
@@ -99,7 +99,7 @@ def test_with_s3_storage_the_kept_file_is_in_the_bucket(
     server = start_server({"RELAY_INSTANCE_PATH": str(instance), "RELAY_STORAGE_URL": f"s3://{bucket}/outputs",
                            **s3.env()})
     prediction_id, content = _kept_output_survives(server, instance)
-    stored = s3.client().get_object(Bucket=bucket, Key=f"outputs/runs/{prediction_id}/0-output.png")
+    stored = s3.client().get_object(Bucket=bucket, Key=f"outputs/runs/{prediction_id}/0/output.png")
     assert stored["Body"].read() == content
     assert not (instance / "files").exists()
 

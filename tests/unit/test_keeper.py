@@ -38,16 +38,16 @@ def test_text_outputs_are_left_alone(tmp_path: Path) -> None:
 
 def test_kept_urls_are_signed_and_a_forged_signature_is_refused(tmp_path: Path) -> None:
     k = keeper(tmp_path)
-    url = k.url_for("runs/abc/0-output.png")
+    url = k.url_for("runs/abc/0/output.png")
     signature = url.split("sig=")[1]
-    assert k.verify("runs/abc/0-output.png", signature)
-    assert not k.verify("runs/abd/0-output.png", signature)
-    assert not k.verify("runs/abc/0-output.png", "forged")
-    assert not k.verify("runs/abc/0-output.png", None)
+    assert k.verify("runs/abc/0/output.png", signature)
+    assert not k.verify("runs/abd/0/output.png", signature)
+    assert not k.verify("runs/abc/0/output.png", "forged")
+    assert not k.verify("runs/abc/0/output.png", None)
 
 
 def test_storage_keys_cannot_leave_the_folder(tmp_path: Path) -> None:
-    assert valid_key("runs/abc/0-output.png")
+    assert valid_key("runs/abc/0/output.png")
     assert not valid_key("runs/../secret_key")
     assert not valid_key("/etc/passwd")
     assert not valid_key("runs/abc/x/../../y")
