@@ -169,8 +169,6 @@ export function renderList(list, runs, onOpen) {
     meta.textContent = (STATUS_WORDS[run.status] || run.status) + " · " + run.model;
     words.append(prompt, meta);
     button.appendChild(words);
-    button.setAttribute("aria-label", "Open " + promptOf(run) + " (" + (STATUS_WORDS[run.status] || run.status)
-      + ", " + run.model + ")");
     button.addEventListener("click", function () { onOpen(run); });
     item.appendChild(button);
     list.appendChild(item);
