@@ -218,7 +218,7 @@ function reattach() {
     var plan = runs.reconcile(runs.loadSaved(), list);
     // Oldest first, each prepended: the newest ends on top, as the server lists them.
     var order = plan.follow.concat(plan.finished).sort(function (a, b) {
-      return list.indexOf(b[1]) - list.indexOf(a[1]);
+      return (a[0].since || 0) - (b[0].since || 0);
     });
     order.forEach(function (pair) { openRun(pair[1], pair[0], false); });
   }, function () {

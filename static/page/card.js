@@ -275,6 +275,7 @@ export function restore(card, saved) {
     snapshot.logs_offset = saved.logsOffset || 0;
   }
   var position = saved.lastEventId || "";
+  if (typeof saved.finishAt === "number") card.finishAt = saved.finishAt;  // the countdown goes on where it was
   card.client.receive("message", snapshot, position);
   var text = typeof saved.text === "string" ? saved.text : "";
   var extra = text.length > card.client.text.length && text.startsWith(card.client.text)
@@ -299,6 +300,7 @@ export function saveable(card) {
     chunks: card.chunksSinceSnapshot,
     percent: Number(card.bar.getAttribute("aria-valuenow")),
     lastEventId: client.lastEventId,
+    finishAt: card.finishAt,
   };
 }
 

@@ -13,6 +13,7 @@
 
 var STORE_KEY = "relay.unfinished-runs.v1";
 var MAX_ENTRIES = 50;
+var QUEUE_PREFIX = "rq-";  // the admission queue's own ids (docs/spend-guard.md)
 
 function storage() {
   try {
@@ -52,7 +53,9 @@ function writeAll(entries) {
 export function saveRun(id, entry) {
   if (!id) return;
   var entries = loadSaved();
-  entries[id] = Object.assign({}, entry, { savedAt: Date.now() });
+  var now = Date.now();
+  var since = entries[id] && entries[id].since ? entries[id].since : now;
+  entries[id] = Object.assign({}, entry, { savedAt: now, since: since });
   writeAll(entries);
 }
 
@@ -90,13 +93,21 @@ export function reconcile(saved, runs) {
   var result = { follow: [], finished: [] };
   Object.keys(saved).forEach(function (id) {
     var run = byId[id];
-    if (!run) {
+    var entry = saved[id];
+    if (!run && id.indexOf(QUEUE_PREFIX) === 0 && entry.stream_url) {
+      // Relay's own id for a queued create: the records list it under its upstream id once
+      // started, but its stream and cancel URLs stay valid throughout, so it is followed as saved.
+      result.follow.push([entry, {
+        id: id, model: entry.model, input: entry.input, status: "queued",
+        stream_url: entry.stream_url, cancel_url: entry.cancel_url,
+      }]);
+    } else if (!run) {
       forgetRun(id);
     } else if (isFinishedStatus(run.status)) {
       forgetRun(id);
-      result.finished.push([saved[id], run]);
+      result.finished.push([entry, run]);
     } else {
-      result.follow.push([saved[id], run]);
+      result.follow.push([entry, run]);
     }
   });
   return result;

@@ -155,18 +155,25 @@ def test_queued_cards_say_their_place_in_line(browser: Any, new_page: Any, tmp_p
     site.start()
     try:
         page = new_page()
+        posts = count_creates(page)
         open_relay(page, site.url)
-        running = start(page, IMAGE, "the one running", fields={"Steps": 30}, extra={"step_delay": 0.1})
+        running = start(page, IMAGE, "the one running", fields={"Steps": 60}, extra={"step_delay": 0.1})
         first = start(page, IMAGE, "first in the queue", fields={"Steps": 2}, extra={"step_delay": 0.01})
         second = start(page, IMAGE, "second in the queue", fields={"Steps": 2}, extra={"step_delay": 0.01})
         expect(card_status(first)).to_have_text("Queued")
         expect(first.locator(".progress-text")).to_have_text("1st in line")
         expect(second.locator(".progress-text")).to_have_text("2nd in line")
+        # A reload keeps the queued cards on Relay's own ids, still in line, with no new create.
+        reload_page(page)
+        expect(page.get_by_role("article")).to_have_count(3)
+        expect(second.locator(".progress-text")).to_have_text(re.compile(r"^(1st|2nd) in line$"))
+        assert len(posts) == 3, posts
         # As the queue moves, the place updates from the stream's snapshots.
         expect(card_status(running)).to_have_text("Succeeded", timeout=30000)
         expect(second.locator(".progress-text")).not_to_have_text("2nd in line", timeout=20000)
         for card in (first, second):
             expect(card_status(card)).to_have_text("Succeeded", timeout=30000)
+        assert len(posts) == 3, posts
         assert page.problems.errors == []
     finally:
         site.stop()
