@@ -8,7 +8,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from testbed import SiteServer
+from testbed import SiteServer, wait_until
 
 from .relay_page import RECORDER, card_status, history, open_relay, progress_bar, progress_now, start
 
@@ -207,3 +207,51 @@ def test_the_estimate_shows_during_starting_once_the_model_has_history(own_site:
     assert all(rise <= 3 for rise in rises), f"the remaining time jumped up: {left}"
     expect(line).to_be_hidden()
     assert page.problems.errors == []
+
+
+def test_a_run_that_finished_while_the_page_was_away_shows_finished(relay_site: Any, new_page: Any) -> None:
+    page = new_page()
+    posts = count_creates(page)
+    open_relay(page, relay_site.url)
+    card = start(page, TEXT, "Tell me about tides", fields={"Max tokens": 30}, extra={"token_delay": 0.1})
+    page.wait_for_function("(node) => node.textContent.length > 0", arg=card.locator(".text-output").element_handle())
+    page.goto("about:blank")  # the tab leaves; the run goes on without it
+
+    def finished() -> dict[str, Any] | None:
+        runs = server_runs(page, relay_site.url)
+        return runs[0] if runs and runs[0]["status"] == "succeeded" else None
+
+    run = wait_until(finished, timeout=20, what="the run to finish upstream")
+    open_relay(page, relay_site.url)
+    expect(card).to_have_count(1)
+    expect(card_status(card)).to_have_text("Succeeded")
+    assert card.locator(".text-output").text_content() == "".join(run["output"])
+    expect(card.locator(".card-estimate")).to_be_hidden()
+    kept = "() => Object.keys(JSON.parse(localStorage.getItem('relay.unfinished-runs.v1') || '{}'))"
+    assert page.evaluate(kept) == [], "a finished run stays in the store"
+    assert len(posts) == 1
+    assert page.problems.errors == []
+
+
+def test_a_used_up_quota_is_a_sentence_by_the_form_with_the_wait(browser: Any, new_page: Any,
+                                                                 tmp_path: Path) -> None:
+    site = SiteServer(tmp_path)
+    assert site.env is not None
+    site.env["RELAY_QUOTA"] = "1/hour"
+    site.start()
+    try:
+        page = new_page()
+        open_relay(page, site.url)
+        card = start(page, TEXT, "the only one", fields={"Max tokens": 3}, extra={"token_delay": 0.01})
+        expect(card_status(card)).to_have_text("Succeeded", timeout=20000)
+        page.get_by_role("button", name="Generate").click()
+        alert = page.get_by_role("alert")
+        expect(alert).to_contain_text("You have started as many predictions as this site allows for now.")
+        expect(alert).to_contain_text(re.compile(r"Try again in \d+ min( \d+ s)?\."))
+        expect(alert).not_to_contain_text("try again in", ignore_case=False)  # the server's own wait is replaced
+        expect(page.get_by_role("button", name="Generate")).to_have_attribute("aria-disabled", "true")
+        expect(page.get_by_role("article")).to_have_count(1)
+        # Chromium logs the refused request itself; nothing else may go wrong.
+        assert [e for e in page.problems.errors if "status of 429" not in e] == []
+    finally:
+        site.stop()
