@@ -59,13 +59,13 @@ function loadModels() {
     .then(function (body) {
       models = (body && body.models) || [];
       fillModelPicker(models);
-      reattach();
     })
     .catch(function () {
       dom.model.innerHTML = "";
       dom.model.appendChild(new Option("No models available", ""));
       controls.showFormError(dom.formError, "Could not load the list of models. Reload the page to try again.");
-    });
+    })
+    .then(reattach);  // after the models, so each card knows its model's kind
 }
 
 function fillModelPicker(list) {

@@ -251,7 +251,8 @@ function refreshEstimate(card) {
     var left = secondsLeft(card.finishAt, Date.now());
     parts.push(left > 0 ? "about " + formatDuration(left) + " left" : "finishing any moment");
   }
-  card.estimateLine.textContent = parts.join(" · ");
+  var line = parts.join(" · ");
+  card.estimateLine.textContent = line.charAt(0).toUpperCase() + line.slice(1);
   card.estimateLine.hidden = false;
   if (card.ticker === null) card.ticker = window.setInterval(function () { refreshEstimate(card); }, 1000);
 }

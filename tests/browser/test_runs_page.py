@@ -193,7 +193,7 @@ def test_the_estimate_shows_during_starting_once_the_model_has_history(own_site:
     card = start(page, IMAGE, "a slow boot", fields={"Steps": 20}, extra=slow)
     line = card.locator(".card-estimate")
     expect(card_status(card)).to_have_text("Starting")
-    expect(line).to_contain_text(re.compile(r"usually starts in ~\d+ s"), timeout=5000)
+    expect(line).to_contain_text(re.compile(r"^Usually starts in ~\d+ s · "), timeout=5000)
     expect(line).to_contain_text(re.compile(r"\d+ s elapsed"))
     expect(line).to_contain_text(re.compile(r"about \d+ s left"))
     # The elapsed counter moves on its own, with no event from the server.
