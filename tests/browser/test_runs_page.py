@@ -200,6 +200,10 @@ def test_the_estimate_shows_during_starting_once_the_model_has_history(own_site:
     first = line.text_content()
     expect(line).not_to_have_text(first or "", timeout=3000)
     page.evaluate(COUNTDOWN_RECORDER, line.element_handle())
+    # Once the logs give an ETA it wins: the progress text has the time left, the line no longer.
+    expect(card.locator(".progress-text")).to_contain_text(re.compile(r"about \d+ s left"), timeout=15000)
+    expect(line).not_to_contain_text("left")
+    expect(line).to_contain_text("elapsed")
     expect(card_status(card)).to_have_text("Succeeded", timeout=30000)
     left = page.evaluate("() => window.relayLeft")
     assert len(left) >= 3, left
