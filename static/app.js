@@ -10,6 +10,8 @@ import { RelayTabs } from "./client/index.js";
 import * as RelayCard from "./page/card.js";
 import * as controls from "./page/controls.js";
 import * as form from "./page/form.js";
+import * as runs from "./page/runs.js";
+import { waitSentence, withoutWait } from "./page/timing.js";
 
 var app = document.getElementById("relay-app");
 var config = controls.readPageSettings(app);
@@ -27,7 +29,11 @@ var dom = {
   cards: document.getElementById("cards"),
   emptyHint: document.getElementById("empty-hint"),
   cardTemplate: document.getElementById("card-template"),
+  runsList: document.getElementById("runs-list"),
+  runsHint: document.getElementById("runs-hint"),
 };
+var cardsById = new Map();
+var runsRefreshTimer = null;
 var models = [];
 var currentModel = null;
 var cardCount = 0;
@@ -58,7 +64,8 @@ function loadModels() {
       dom.model.innerHTML = "";
       dom.model.appendChild(new Option("No models available", ""));
       controls.showFormError(dom.formError, "Could not load the list of models. Reload the page to try again.");
-    });
+    })
+    .then(reattach);  // after the models, so each card knows its model's kind
 }
 
 function fillModelPicker(list) {
@@ -126,8 +133,12 @@ function submitPrediction(event) {
   controls.setBusy(dom.generate, true);
   var card = createCard(currentModel, input);
   card.client.start(currentModel.name, input)
-    .then(function () {
+    .then(function (created) {
+      RelayCard.noteCreated(card, created);
+      cardsById.set(created.id, card);
+      persist(card);
       showCard(card);
+      refreshRunsSoon();
       controls.setBusy(dom.generate, false);
     }, function (err) {
       card.client.close();
@@ -154,6 +165,10 @@ function createCard(model, input) {
     heartbeatMs: config.heartbeatMs,
     multiplex: multiplex,
     onUpstream: function (upstream) { noteUpstream(card, upstream); },
+    onSnapshot: function () { persist(card); },
+    onOutput: function () { persist(card); },
+    onLogs: function () { persist(card); },
+    onState: function (state) { stateChanged(card, state); },
   });
   card.remove.addEventListener("click", function () { removeCard(card); });
   return card;
@@ -169,6 +184,98 @@ function showCard(card) {
   }
 }
 
+/* ---------------- runs: the list, the store, reattach ---------------- */
+
+/** Keep what an unfinished card shows, so a reload can show it again and resume after its last event. */
+function persist(card) {
+  var client = card.client;
+  var id = client.state.id;
+  if (!id || RelayCard.isFinished(client.phase) || client.closed || !client.prediction) return;
+  if (!client.prediction.stream_url) return;
+  runs.saveRun(id, Object.assign({
+    model: card.model.name,
+    kind: card.model.kind,
+    input: card.input,
+    stream_url: client.prediction.stream_url,
+    cancel_url: client.prediction.cancel_url,
+  }, RelayCard.saveable(card)));
+}
+
+function stateChanged(card, state) {
+  if (!state.id) return;
+  if (RelayCard.isFinished(state.phase)) {
+    runs.forgetRun(state.id);
+    refreshRunsSoon();
+  } else {
+    persist(card);
+  }
+}
+
+/** After a reload: list the runs, show the saved ones again, follow those still unfinished. */
+function reattach() {
+  runs.fetchRuns(config.apiRoot).then(function (list) {
+    showRuns(list);
+    var plan = runs.reconcile(runs.loadSaved(), list);
+    // Oldest first, each prepended: the newest ends on top, as the server lists them.
+    var order = plan.follow.concat(plan.finished).sort(function (a, b) {
+      return (a[0].since || 0) - (b[0].since || 0);
+    });
+    order.forEach(function (pair) { openRun(pair[1], pair[0], false); });
+  }, function () {
+    dom.runsHint.textContent = "Could not load your runs. Reload the page to try again.";
+  });
+}
+
+function refreshRunsSoon() {
+  if (runsRefreshTimer !== null) window.clearTimeout(runsRefreshTimer);
+  runsRefreshTimer = window.setTimeout(function () {
+    runsRefreshTimer = null;
+    runs.fetchRuns(config.apiRoot).then(showRuns, function () {});
+  }, 300);
+}
+
+function showRuns(list) {
+  dom.runsHint.textContent = list.length ? "" : "Runs you start appear here, and stay after a reload.";
+  dom.runsHint.hidden = list.length > 0;
+  runs.renderList(dom.runsList, list, function (run) { openRun(run, runs.loadSaved()[run.id] || null, true); });
+}
+
+/**
+ * Open a run's card: a finished one shows its record's final state, an
+ * unfinished one is followed from `saved.lastEventId` (what it showed before
+ * is shown again first), or from the start when nothing was saved.
+ */
+function openRun(run, saved, focus) {
+  var open = cardsById.get(run.id);
+  if (open && open.root.isConnected) {
+    if (focus) reveal(open);
+    return;
+  }
+  var model = controls.findModel(models, run.model)
+    || { name: run.model, kind: (saved && saved.kind) || "image" };
+  var card = createCard(model, run.input || {});
+  var client = card.client;
+  cardsById.set(run.id, card);
+  card.root.dataset.predictionId = run.id;
+  if (runs.isFinishedStatus(run.status)) {
+    client.prediction = { id: run.id, status: null, stream_url: run.stream_url, cancel_url: run.cancel_url };
+    client.receive("message", runs.snapshotOfRun(run), "");
+  } else {
+    if (saved) RelayCard.restore(card, saved);
+    client.follow(run.stream_url, {
+      id: run.id, cancelUrl: run.cancel_url, lastEventId: saved ? saved.lastEventId : "",
+    });
+  }
+  showCard(card);
+  if (focus) reveal(card);
+}
+
+function reveal(card) {
+  card.root.scrollIntoView({ block: "nearest" });
+  var target = card.root.querySelector("button:not([hidden])");
+  if (target) target.focus({ preventScroll: true });
+}
+
 /** "Try again in N seconds", counting down, with Generate unavailable until then. */
 function waitFrom(err) {
   if (err.retryAfterMs > 0) return err.retryAfterMs;
@@ -178,7 +285,7 @@ function waitFrom(err) {
 
 function countDownRateLimit(err) {
   var until = Date.now() + waitFrom(err);
-  var sentence = (err.message || "").replace(/\s*Try again in \d+ seconds?\.?\s*$/, "");
+  var sentence = withoutWait(err.message);
   controls.setBusy(dom.generate, true);
   function tick() {
     var left = Math.ceil((until - Date.now()) / 1000);
@@ -187,8 +294,7 @@ function countDownRateLimit(err) {
       controls.setBusy(dom.generate, false);
       return;
     }
-    controls.showFormError(dom.formError, (sentence ? sentence + " " : "") + "Try again in "
-      + left + (left === 1 ? " second." : " seconds."));
+    controls.showFormError(dom.formError, (sentence ? sentence + " " : "") + waitSentence(left * 1000));
     window.setTimeout(tick, 1000 - ((until - Date.now()) % 1000 || 0));
   }
   tick();
@@ -197,6 +303,7 @@ function countDownRateLimit(err) {
 function removeCard(card) {
   var next = card.root.nextElementSibling || card.root.previousElementSibling;
   card.client.close();
+  cardsById.delete(card.root.dataset.predictionId);
   degradedPredictions.delete(card.root.dataset.predictionId);
   renderUpstreamNotice();
   card.root.remove();

@@ -12,9 +12,16 @@
  */
 import { RelayClient } from "../client/index.js";
 import * as outputs from "./outputs.js";
+import { clampDeadline, formatDuration, queueLine, secondsLeft } from "./timing.js";
+
+export { formatDuration };
+
+// A new estimate may move the expected finish later by at most this much (ms).
+var FINISH_TOLERANCE_MS = 3000;
 
 
 var STATUS_LABELS = {
+  queued: "Queued",
   starting: "Starting",
   processing: "Processing",
   succeeded: "Succeeded",
@@ -33,6 +40,7 @@ var DRAWERS = {
   onState: showPhase,
   onError: showClientError,
   onConnection: showCardConnection,
+  onSnapshot: showSnapshot,
 };
 
 /** A card for one prediction of `model` with `input`, out of the document until the caller places it. */
@@ -54,6 +62,12 @@ export function create(template, model, input, idPrefix) {
     fullLog: article.querySelector(".logs-full"),
     cancel: article.querySelector(".card-cancel"),
     remove: article.querySelector(".card-remove"),
+    estimateLine: null,
+    estimate: null,
+    createdAt: Date.now(),
+    finishAt: null,
+    ticker: null,
+    lastSnapshot: null,
     textOutput: null,
     imageKey: null,
     progress: null,
@@ -66,6 +80,10 @@ export function create(template, model, input, idPrefix) {
     client: null,
   };
   label(card, idPrefix);
+  card.estimateLine = document.createElement("p");
+  card.estimateLine.className = "card-estimate";
+  card.estimateLine.hidden = true;
+  card.progressText.after(card.estimateLine);
   prepareOutput(card);
   setProgress(card, 0);
   card.logsPanel.addEventListener("toggle", function () { scrollLogsToEnd(card); });
@@ -145,6 +163,7 @@ function showPhase(card, state) {
   if (state.phase === "canceled") describeCancel(card);
   if (state.phase === "failed") describeFailure(card);
   if (finished && card.cancelPressed) moveFocusOn(card);
+  if (finished) refreshEstimate(card);
 }
 
 /** After Cancel the button goes away: focus goes to the card's next action, not to <body>. */
@@ -178,6 +197,114 @@ function describeCancel(card) {
   card.progressText.textContent = "Canceled" + (now && now !== "0" ? " at " + now + "%" : "");
 }
 
+/* ---------------- queue and estimates ---------------- */
+
+/**
+ * Every snapshot: a queued card says its place in line; the estimate (from
+ * this deployment's past runs) sets "usually starts in ~N s" and the expected
+ * finish, which then counts down on a local one-second clock.
+ */
+function showSnapshot(card, snapshot) {
+  card.lastSnapshot = snapshot;
+  var created = snapshot.created_at ? Date.parse(snapshot.created_at) : NaN;
+  if (!isNaN(created) && created <= Date.now()) card.createdAt = created;
+  if (snapshot.status === "queued") {
+    card.progressText.textContent = queueLine(snapshot.queue) || "Waiting in line";
+    card.bar.setAttribute("aria-valuetext", card.progressText.textContent);
+  } else if (card.queued) {
+    card.progressText.textContent = "Waiting for the model to start…";
+    card.bar.removeAttribute("aria-valuetext");
+  }
+  card.queued = snapshot.status === "queued";
+  var estimate = snapshot.estimate;
+  if (estimate && estimate.based_on > 0) {
+    card.estimate = estimate;
+    if (typeof estimate.finish_in === "number") {
+      card.finishAt = clampDeadline(card.finishAt, Date.now() + estimate.finish_in * 1000, FINISH_TOLERANCE_MS);
+    }
+  }
+  refreshEstimate(card);
+}
+
+/** The create answer of a queued prediction already says its place in line. */
+export function noteCreated(card, created) {
+  if (created && created.status === "queued") showSnapshot(card, created);
+}
+
+/** The line under the progress text: usual start, time elapsed, time left; hidden once finished. */
+function refreshEstimate(card) {
+  var status = card.root.dataset.status || "starting";
+  var running = status === "starting" || status === "processing" || status === "queued";
+  if (isFinished(card.root.dataset.phase) || !running || (card.client && card.client.closed)) {
+    stopTicker(card);
+    card.estimateLine.hidden = true;
+    return;
+  }
+  var parts = [];
+  var estimate = card.estimate;
+  if (status === "starting" && estimate && typeof estimate.start_in === "number") {
+    parts.push("usually starts in ~" + formatDuration(estimate.start_in));
+  }
+  parts.push(formatDuration((Date.now() - card.createdAt) / 1000) + " elapsed");
+  var etaFromLogs = card.progress && typeof card.progress.eta_seconds === "number";
+  if (!etaFromLogs && status !== "queued" && card.finishAt !== null) {
+    var left = secondsLeft(card.finishAt, Date.now());
+    parts.push(left > 0 ? "about " + formatDuration(left) + " left" : "finishing any moment");
+  }
+  var line = parts.join(" · ");
+  card.estimateLine.textContent = line.charAt(0).toUpperCase() + line.slice(1);
+  card.estimateLine.hidden = false;
+  if (card.ticker === null) card.ticker = window.setInterval(function () { refreshEstimate(card); }, 1000);
+}
+
+function stopTicker(card) {
+  if (card.ticker === null) return;
+  window.clearInterval(card.ticker);
+  card.ticker = null;
+}
+
+/**
+ * Show at once what a card showed before a reload (`saved` from the page's
+ * store): its last snapshot with the log it had, then the text that chunks
+ * had added past that snapshot. The client's event position is set too, so
+ * following from there receives only later events.
+ */
+export function restore(card, saved) {
+  var snapshot = Object.assign({}, saved.snapshot || { status: "starting" });
+  if (typeof saved.logs === "string") {
+    snapshot.logs = saved.logs;
+    snapshot.logs_offset = saved.logsOffset || 0;
+  }
+  var position = saved.lastEventId || "";
+  if (typeof saved.finishAt === "number") card.finishAt = saved.finishAt;  // the countdown goes on where it was
+  card.client.receive("message", snapshot, position);
+  var text = typeof saved.text === "string" ? saved.text : "";
+  var extra = text.length > card.client.text.length && text.startsWith(card.client.text)
+    ? text.slice(card.client.text.length) : "";
+  if (extra) {
+    card.chunksSinceSnapshot = Math.max(0, (saved.chunks || 1) - 1);
+    card.client.receive("output", { text: extra }, position);
+  }
+  if (typeof saved.percent === "number" && saved.percent > Number(card.bar.getAttribute("aria-valuenow"))) {
+    setProgress(card, saved.percent);
+  }
+}
+
+/** What restore() needs, from a card as it is now. */
+export function saveable(card) {
+  var client = card.client;
+  return {
+    snapshot: client.snapshot ? Object.assign({}, client.snapshot, { logs: null }) : null,
+    logs: client.logs,
+    logsOffset: client.logsOffset,
+    text: client.text,
+    chunks: card.chunksSinceSnapshot,
+    percent: Number(card.bar.getAttribute("aria-valuenow")),
+    lastEventId: client.lastEventId,
+    finishAt: card.finishAt,
+  };
+}
+
 /* ---------------- progress ---------------- */
 
 function setProgress(card, percent) {
@@ -192,6 +319,7 @@ function showProgress(card, progress) {
   card.bar.classList.toggle("is-indeterminate", !measurable);
   if (measurable) setProgress(card, progress.percent);
   refreshProgressText(card);
+  refreshEstimate(card);
 }
 
 /** One line under the bar: percent, step, stage, ETA, and for text models the tokens so far. */
@@ -229,14 +357,6 @@ function describeTokens(card) {
   var running = !status || status === "processing" || status === "starting";
   if (running && typeof budget === "number") return card.tokenCount + " of up to " + budget + " tokens";
   return card.tokenCount + (card.tokenCount === 1 ? " token" : " tokens");
-}
-
-export function formatDuration(seconds) {
-  var whole = Math.max(1, Math.round(seconds));
-  if (whole < 60) return whole + " s";
-  var minutes = Math.floor(whole / 60);
-  var rest = whole % 60;
-  return minutes + " min" + (rest ? " " + rest + " s" : "");
 }
 
 /* ---------------- output ---------------- */
