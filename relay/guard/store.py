@@ -7,8 +7,7 @@ lives. Three backends exist:
 - `MemoryStore`: one process; every operation runs under one lock (threads, or
   greenlets under gevent), so compound operations are atomic by construction;
 - `RedisStore` (redis_store.py): every process and machine; compound operations
-  are single Lua scripts, so concurrent creates in many workers never overshoot.
-
+  are single Lua scripts, so concurrent creates in many workers never overshoot;
 - `SqlStore` (sql_store.py): the run records' database when there is no Redis;
   every operation is one transaction under the guard's lock (SQLite's BEGIN
   IMMEDIATE, PostgreSQL's transaction-scoped advisory lock).
