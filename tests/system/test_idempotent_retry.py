@@ -5,7 +5,8 @@ the POST with the same key): the first POST reaches Relay and creates upstream, 
 between drops the connection before the answer gets through, so the client sees only a network
 error. The resend must get the first answer (same id) and the emulator must see one create.
 The first visitor has no cookie yet (it never saw the first answer), so both POSTs are scoped
-by the client address; the guard's state is shared by 3 workers through Redis.
+by the client address; the guard's state is shared by 3 workers through Redis, and then
+(no REDIS_URL) through the SQLite file of the run records.
 """
 
 from __future__ import annotations
@@ -84,12 +85,15 @@ def send_with_retries(url: str, key: str, attempts: int = 3) -> tuple[httpx.Resp
     raise AssertionError("every attempt failed")
 
 
-def test_a_resent_create_after_a_lost_answer_creates_once(start_server: Any, redis_url: str,
-                                                           emulator: EmulatorServer) -> None:
-    url = redis_url.rsplit("/", 1)[0] + "/15"
-    redis.Redis.from_url(url).flushdb()
-    server: RelayServer = start_server({"REDIS_URL": url, "REPLICATE_BASE_URL": emulator.url,
-                                        "RELAY_BUDGET": "3/hour"}, workers=3, start_timeout=120)
+@pytest.mark.parametrize("shared", ["redis", "sqlite"])
+def test_a_resent_create_after_a_lost_answer_creates_once(start_server: Any, request: pytest.FixtureRequest,
+                                                           emulator: EmulatorServer, shared: str) -> None:
+    env = {"REPLICATE_BASE_URL": emulator.url, "RELAY_BUDGET": "3/hour"}
+    if shared == "redis":
+        url = str(request.getfixturevalue("redis_url")).rsplit("/", 1)[0] + "/15"
+        redis.Redis.from_url(url).flushdb()
+        env["REDIS_URL"] = url
+    server: RelayServer = start_server(env, workers=3, start_timeout=120)
     proxy = LosesFirstAnswer(int(server.url.rsplit(":", 1)[1]))
     try:
         before = emulator.creates()
