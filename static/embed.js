@@ -17,7 +17,8 @@
  *   type "status"   {snapshot}          the status changed
  *   type "progress" {snapshot}          the progress changed (never backwards)
  *   type "done"     {snapshot}          succeeded, failed or canceled
- *   type "error"    {snapshot}          snapshot.error is a sentence to show
+ *   type "error"    {snapshot}          snapshot.error is a sentence to show, snapshot.code
+ *                                       Relay's code when a request was refused (grant_required)
  * Host -> widget: {source: "relay-host", version: 1, frame, type: "hello", grant?}
  *                 {source: "relay-host", version: 1, frame, type: "grant", grant}  (a fresh grant)
  *
@@ -295,7 +296,9 @@ function onError(target, error) {
     controls.setBusy(dom.generate, false);
   }
   var snapshot = target.client.snapshot || standInSnapshot();
-  post("error", { snapshot: remember(Object.assign({}, snapshot, { error: snapshot.error || error.message })) });
+  // `code` lets the host act on a refusal, e.g. fetch a fresh grant after grant_required.
+  post("error", { snapshot: remember(Object.assign({}, snapshot,
+    { error: snapshot.error || error.message, code: error.code || null })) });
 }
 
 /* ---------------- start ---------------- */

@@ -25,7 +25,9 @@
  * The iframe's height follows the widget's content. The element receives DOM
  * events (they bubble): relay:status, relay:progress, relay:done, relay:error,
  * each with the latest prediction snapshot as event.detail (on relay:error,
- * detail.error is a sentence to show), and relay:ready when the widget first
+ * detail.error is a sentence to show and detail.code, when Relay refused a
+ * request, its code: on grant_required, mint a fresh grant and call
+ * handle.setGrant(grant)), and relay:ready when the widget first
  * answers. A widget that has not answered within a few seconds of its frame's
  * load was most likely refused by the browser (this page's origin is not in
  * Relay's RELAY_EMBED_ORIGINS, or localhost was used for 127.0.0.1): the

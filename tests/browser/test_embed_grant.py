@@ -1,7 +1,8 @@
 """The widget with grants (RELAY_GRANT_SECRET, SPEC §6.4) in real Chromium, on another origin.
 
 - without a grant the widget's create is refused: Relay answers 403 grant_required and the
-  widget shows the refusal's sentence (and reports it to the host page as relay:error);
+  widget shows the refusal's sentence (and reports it, with its code, to the host page as
+  relay:error); a grant handed over later with handle.setGrant() lets the next Generate run;
 - with a grant minted here (given as `data-grant` or `RelayEmbed.mount(el, {grant})`) it runs a
   prediction to success; the grant reaches Relay only as the create's `Authorization` header,
   never in a URL (the frame's URL and Relay's access log do not contain it).
@@ -65,12 +66,21 @@ def test_a_widget_without_a_grant_is_refused_with_grant_required(
 
     error = wait_for_event(page, "relay:error")
     assert "valid grant" in error["detail"]["error"]
+    assert error["detail"]["code"] == "grant_required"
     frame = widget_frame(page, grant_site.url)
     expect(frame.get_by_role("alert")).to_contain_text("needs a valid grant")
     assert [(s["status"], s["body"]["code"]) for s in seen] == [(403, "grant_required")]
     assert seen[0]["authorization"] is None
     assert grant_site.create_posts() - before == 1
     assert events(page, "relay:done") == []
+
+    # The host reacts as the docs say: a fresh grant through the handle, and the next Generate runs.
+    grant = mint(SECRET, {"sub": "visitor-late", "exp": int(time.time()) + 600, "models": [IMAGE]})
+    page.evaluate("(grant) => window.embedHandle.setGrant(grant)", grant)
+    frame.get_by_role("button", name="Generate").click()
+    done = wait_for_event(page, "relay:done")
+    assert done["detail"]["status"] == "succeeded"
+    assert [(s["status"], s["authorization"]) for s in seen][1:] == [(201, f"Relay-Grant {grant}")]
 
 
 @pytest.mark.parametrize("how", ["mount", "data-grant"])
