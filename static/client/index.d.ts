@@ -294,7 +294,7 @@ export default RelayClient;
 
 export type ConnectionWord = "connected" | "reconnecting" | "offline";
 
-export interface UseRelayOptions extends StreamOptions {
+export interface UseRelayOptions extends StreamOptions, Pick<ClientOptions, "grant" | "createAttempts"> {
   /** Follow this stream instead of starting one (e.g. a run kept from before a reload). */
   streamUrl?: string;
   /** Share one stream per browser between tabs (default true). */
