@@ -635,6 +635,7 @@
         const ceiling = (_c = this.options.retryMaxMs) != null ? _c : DEFAULTS.retryMaxMs;
         const delay = Math.max(1, backoffDelay(attempt, base, ceiling, this.env.random));
         await new Promise((resolve) => this.env.setTimeout(resolve, delay));
+        if (this.closed) throw new RelayError("The create was given up: the client was closed.", { code: "closed", kind: "request" });
       }
       if (this.closed) return created;
       this.prediction = created;

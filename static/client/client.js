@@ -122,6 +122,7 @@ export class RelayClient {
       const ceiling = this.options.retryMaxMs ?? DEFAULTS.retryMaxMs;
       const delay = Math.max(1, backoffDelay(attempt, base, ceiling, this.env.random));
       await new Promise((resolve) => this.env.setTimeout(resolve, delay));
+      if (this.closed) throw new RelayError("The create was given up: the client was closed.", { code: "closed", kind: "request" });
     }
     if (this.closed) return created;
     this.prediction = created;

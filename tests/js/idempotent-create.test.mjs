@@ -75,3 +75,15 @@ test("a grant option goes out as Authorization: Relay-Grant on the create", asyn
   await plain.client.start("relay/image-demo", {});
   assert.equal(plain.fetch.posts()[0].headers.Authorization, undefined);
 });
+
+test("a client closed while waiting to resend sends nothing more", async () => {
+  const h = makeHarness({ route: flaky(10) });
+  const started = h.client.start("relay/image-demo", {});
+  await settle();
+  assert.equal(h.fetch.posts().length, 1);
+  h.client.close();
+  h.clock.advance(60_000);
+  await assert.rejects(started, /closed/);
+  await settle();
+  assert.equal(h.fetch.posts().length, 1);
+});
