@@ -1,5 +1,6 @@
 """What the spend guard's atomic check costs per create: `Store.take` over a budget and a
-visitor's quota, in memory and on Redis, beside a bare Redis INCR (the baseline: one round trip).
+visitor's quota, in memory, on Redis and in the run records' SQLite database (the store
+without Redis), beside a bare Redis INCR (the baseline: one round trip).
 
     python -m bench.guard_take [--n 2000]
 
@@ -17,7 +18,9 @@ import redis
 
 from bench.common.output import latency_summary, machine, write_json
 from relay.guard.redis_store import RedisStore
+from relay.guard.sql_store import SqlStore
 from relay.guard.store import MemoryStore, Store
+from relay.records import engine_for, migrate
 from testbed import RedisServer
 
 
@@ -38,7 +41,10 @@ def main() -> None:
     server = RedisServer(Path(tempfile.mkdtemp(prefix="bench-redis-"))).start()
     try:
         client = redis.Redis.from_url(server.url)
-        stores: dict[str, Store] = {"memory": MemoryStore(), "redis": RedisStore(client)}
+        engine = engine_for(None, Path(tempfile.mkdtemp(prefix="bench-sqlite-")))
+        migrate(engine)
+        stores: dict[str, Store] = {"memory": MemoryStore(), "redis": RedisStore(client),
+                                    "sqlite": SqlStore(engine)}
         limits = [("budget:0", 1e12, 3600), ("quota:0:v:someone", 1e12, 3600)]
         results = {"redis INCR (baseline)": timed(lambda: client.incr("bench:x"), n)}
         for name, store in stores.items():

@@ -20,6 +20,8 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from . import api, errors, lifecycle, limits, logs, pages, runs_api, security, visitors
 from .config import ConfigError, Settings
 from .errors import NotFound
+from .guard.sql_store import SqlStore
+from .records import engine_for
 from .runs import Runs
 from .service import RelayService
 from .upstream import Upstream
@@ -64,11 +66,14 @@ def create_app(test_config: Mapping[str, Any] | None = None, *,
     # and nobody without the key (a visitor behind the same reverse proxy) can use its API.
     token = _embedded_emulator_token(secret_key) if embedded else settings.replicate_api_token
     upstream = Upstream(token, settings.replicate_base_url, transport=upstream_transport)
-    service = RelayService(settings, secret_key, upstream, _redis_client(settings))
+    redis_client = _redis_client(settings)
+    service = RelayService(settings, secret_key, upstream, redis_client)
     app.extensions["relay"] = service
     lifecycle.end_streams_on_sigterm(service.shutdown)
     runs = Runs(settings, Path(app.instance_path), secret_key, service)
     service.runs = runs
+    if redis_client is None:  # workers sharing the run records' database share the guard's counts there
+        service.guard.use_store(SqlStore(engine_for(settings.database_url, Path(app.instance_path))))
     app.extensions["relay_runs"] = runs  # for /api/runs (relay/runs_api.py)
     runs.start()
     if embedded:

@@ -17,8 +17,17 @@
  *   type "status"   {snapshot}          the status changed
  *   type "progress" {snapshot}          the progress changed (never backwards)
  *   type "done"     {snapshot}          succeeded, failed or canceled
- *   type "error"    {snapshot}          snapshot.error is a sentence to show
- * Host -> widget: {source: "relay-host", version: 1, frame, type: "hello"}
+ *   type "error"    {snapshot}          snapshot.error is a sentence to show, snapshot.code
+ *                                       Relay's code when a request was refused (grant_required)
+ * Host -> widget: {source: "relay-host", version: 1, frame, type: "hello", grant?}
+ *                 {source: "relay-host", version: 1, frame, type: "grant", grant}  (a fresh grant)
+ *
+ * Grants (RELAY_GRANT_SECRET): the host's grant never travels in the widget's URL
+ * (which servers and proxies log). The snippet marks the URL's fragment with
+ * `#grant` (fragments are never sent to a server) and hands the grant over with
+ * postMessage after the frame loads, checked like the hello; until it arrives,
+ * a create (autostart or Generate) waits. Creates then carry it as
+ * `Authorization: Relay-Grant <grant>` (RelayClient's `grant` option).
  */
 import * as RelayCard from "./page/card.js";
 import * as controls from "./page/controls.js";
@@ -47,6 +56,8 @@ var dom = {
   cardTemplate: document.getElementById("card-template"),
 };
 var card = null;
+var grant = null;
+var waitingForGrant = false;
 
 function readConfig(element) {
   var origins = (element.getAttribute("data-parent-origins") || "").split(/\s+/).filter(Boolean);
@@ -103,16 +114,32 @@ function post(type, fields) {
   parentWindow.postMessage(message, parentOrigin);
 }
 
-function isHello(event) {
+function isFromHost(event) {
   var data = event.data;
   return event.source === parentWindow && parentWindow !== null && originAllowed(event.origin)
     && data !== null && typeof data === "object" && data.source === "relay-host"
-    && data.version === PROTOCOL && data.type === "hello"
+    && data.version === PROTOCOL && (data.type === "hello" || data.type === "grant")
     && (config.frame === "" || data.frame === config.frame);
 }
 
+/** Whether the host said (with `#grant` in the frame's URL) that a grant will come by message. */
+function expectsGrant() {
+  return new URLSearchParams(window.location.hash.slice(1)).has("grant");
+}
+
+function takeGrant(value) {
+  if (typeof value !== "string" || value === "") return;
+  grant = value;
+  if (waitingForGrant) {
+    waitingForGrant = false;
+    submit(null);
+  }
+}
+
 function onMessage(event) {
-  if (!isHello(event)) return;
+  if (!isFromHost(event)) return;
+  takeGrant(event.data.grant);
+  if (event.data.type !== "hello") return;
   parentOrigin = event.origin;
   lastHeight = contentHeight();
   post("ready", { height: lastHeight, snapshot: latestSnapshot });
@@ -188,6 +215,10 @@ function readInput(model) {
 function submit(event) {
   if (event) event.preventDefault();
   if (controls.isBusy(dom.generate)) return;
+  if (grant === null && expectsGrant()) {
+    waitingForGrant = true;  // takeGrant() submits once the host's grant arrives
+    return;
+  }
   var model = controls.findModel(config.models, dom.model.value);
   if (!model) return;
   var input;
@@ -226,6 +257,7 @@ function createCard(model, input) {
   created.reportedDone = false;
   RelayCard.follow(created, {
     apiRoot: config.apiRoot,
+    grant: grant || undefined,
     heartbeatMs: config.heartbeatMs,
     onStatus: reportStatus,
     onProgress: reportProgress,
@@ -264,7 +296,9 @@ function onError(target, error) {
     controls.setBusy(dom.generate, false);
   }
   var snapshot = target.client.snapshot || standInSnapshot();
-  post("error", { snapshot: remember(Object.assign({}, snapshot, { error: snapshot.error || error.message })) });
+  // `code` lets the host act on a refusal, e.g. fetch a fresh grant after grant_required.
+  post("error", { snapshot: remember(Object.assign({}, snapshot,
+    { error: snapshot.error || error.message, code: error.code || null })) });
 }
 
 /* ---------------- start ---------------- */

@@ -12,7 +12,8 @@
     heartbeatMs: 15e3,
     retryBaseMs: 1e3,
     retryMaxMs: 3e4,
-    maxAttempts: 10
+    maxAttempts: 10,
+    createAttempts: 3
   });
   function isTerminalStatus(status) {
     return Object.prototype.hasOwnProperty.call(TERMINAL_PHASE_BY_STATUS, status);
@@ -143,6 +144,17 @@
     }
     return json;
   }
+  function newIdempotencyKey(env) {
+    const crypto = env.crypto;
+    if (crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
+    const bytes = new Uint8Array(16);
+    if (crypto && typeof crypto.getRandomValues === "function") {
+      crypto.getRandomValues(bytes);
+    } else {
+      for (let i = 0; i < bytes.length; i += 1) bytes[i] = Math.floor(env.random() * 256);
+    }
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
   function reportHandlerError(onHandlerError, error, where) {
     if (typeof onHandlerError === "function") {
       try {
@@ -174,6 +186,7 @@
       clearTimeout: pick("clearTimeout", g.clearTimeout ? g.clearTimeout.bind(g) : void 0),
       random: pick("random", Math.random),
       now: pick("now", Date.now),
+      crypto: pick("crypto", g.crypto),
       document: pick("document", g.document),
       window: pick("window", g.window),
       navigator: pick("navigator", g.navigator),
@@ -528,10 +541,10 @@
   ]);
   var RelayClient = class {
     /**
-     * options: apiRoot, multiplex, heartbeatMs, stallMs, retryBaseMs,
-     * retryMaxMs, maxAttempts, onHandlerError, the callbacks in CALLBACK_NAMES,
+     * options: apiRoot, multiplex, grant, createAttempts, heartbeatMs, stallMs,
+     * retryBaseMs, retryMaxMs, maxAttempts, onHandlerError, the callbacks in CALLBACK_NAMES,
      * and the injectable EventSource, fetch, setTimeout, clearTimeout, random,
-     * now, document, window, navigator, AbortController.
+     * now, crypto, document, window, navigator, AbortController.
      */
     constructor(options = {}) {
       this.options = options;
@@ -557,6 +570,7 @@
       this.stream = null;
       this.cancelRequested = false;
       this.closed = false;
+      this.idempotencyKey = null;
     }
     /** The log as reassembled so far (from `logsOffset` on), or null before any. */
     get logs() {
@@ -581,23 +595,47 @@
         error: this.error
       };
     }
-    /** POST the prediction once, then follow it. Resolves with the create answer; rejects with a RelayError. */
+    /**
+     * POST the prediction, then follow it. Resolves with the create answer; rejects with a RelayError.
+     *
+     * The POST carries a fresh random `Idempotency-Key` (kept as `idempotencyKey`). When the POST
+     * fails before any answer arrives (a network error: the server may or may not have created it),
+     * it is sent again with the same key, up to `createAttempts` times in all, so the server answers
+     * the retry with the first create instead of creating a second prediction. A refusal (any HTTP
+     * answer) is never re-sent. With `options.grant` the POST carries `Authorization: Relay-Grant`.
+     */
     async start(model, input) {
+      var _a, _b, _c;
       if (this.phase !== "idle" || this.closed) {
         throw new Error("start() is for a new, idle RelayClient");
       }
       this.setPhase("submitting");
+      this.idempotencyKey = newIdempotencyKey(this.env);
+      const headers = { "Idempotency-Key": this.idempotencyKey };
+      if (this.options.grant) headers.Authorization = "Relay-Grant " + this.options.grant;
+      const attempts = Math.max(1, Number((_a = this.options.createAttempts) != null ? _a : DEFAULTS.createAttempts) || 1);
       let created;
-      try {
-        created = await requestJson(this.env.fetch, this.apiRoot + "/api/predictions", {
-          method: "POST",
-          body: { model, input },
-          kind: "request",
-          accept: (body) => Boolean(body.stream_url)
-        });
-      } catch (error) {
-        this.fail(error);
-        throw error;
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          created = await requestJson(this.env.fetch, this.apiRoot + "/api/predictions", {
+            method: "POST",
+            body: { model, input },
+            headers,
+            kind: "request",
+            accept: (body) => Boolean(body.stream_url)
+          });
+          break;
+        } catch (error) {
+          if (error.code !== "network_error" || attempt >= attempts || this.closed) {
+            this.fail(error);
+            throw error;
+          }
+        }
+        const base = (_b = this.options.retryBaseMs) != null ? _b : DEFAULTS.retryBaseMs;
+        const ceiling = (_c = this.options.retryMaxMs) != null ? _c : DEFAULTS.retryMaxMs;
+        const delay = Math.max(1, backoffDelay(attempt, base, ceiling, this.env.random));
+        await new Promise((resolve) => this.env.setTimeout(resolve, delay));
+        if (this.closed) throw new RelayError("The create was given up: the client was closed.", { code: "closed", kind: "request" });
       }
       if (this.closed) return created;
       this.prediction = created;

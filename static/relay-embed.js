@@ -8,17 +8,26 @@
  *     model: "relay/image-demo", prompt: "a fox", autostart: true, theme: "auto",
  *     editable: ["prompt"],                       // optional: what visitors may change
  *     input: {steps: 20},                         // optional: presets for other inputs
+ *     grant: "eyJ…",                              // optional: a grant from your backend
  *   });
  *
  * or, with no script of your own: <div data-relay-src="https://relay.example.com"
  * data-model="…" data-prompt="…" data-autostart="1" data-theme="dark"
- * data-editable="prompt" data-input='{"steps": 20}'></div>, mounted when this
- * script loads.
+ * data-editable="prompt" data-input='{"steps": 20}' data-grant="eyJ…"></div>,
+ * mounted when this script loads.
+ *
+ * A grant (when Relay has RELAY_GRANT_SECRET) is never put in the widget's URL,
+ * which servers and proxies log: the URL's fragment only says `#grant` (a grant
+ * is coming), and the grant itself goes to the iframe with postMessage, addressed
+ * to Relay's origin, with the hello. handle.setGrant(grant) hands over a fresh
+ * one (say, after the first expired) for the widget's next create.
  *
  * The iframe's height follows the widget's content. The element receives DOM
  * events (they bubble): relay:status, relay:progress, relay:done, relay:error,
  * each with the latest prediction snapshot as event.detail (on relay:error,
- * detail.error is a sentence to show), and relay:ready when the widget first
+ * detail.error is a sentence to show and detail.code, when Relay refused a
+ * request, its code: on grant_required, mint a fresh grant and call
+ * handle.setGrant(grant)), and relay:ready when the widget first
  * answers. A widget that has not answered within a few seconds of its frame's
  * load was most likely refused by the browser (this page's origin is not in
  * Relay's RELAY_EMBED_ORIGINS, or localhost was used for 127.0.0.1): the
@@ -71,7 +80,8 @@
       });
     }
     params.set("frame", frameId);
-    return base.origin + base.pathname.replace(/\/+$/, "") + "/embed?" + params.toString();
+    return base.origin + base.pathname.replace(/\/+$/, "") + "/embed?" + params.toString()
+      + (options.grant ? "#grant" : "");
   }
 
   /** Relay reads input.* values as JSON scalars when they parse: quote strings that would. */
@@ -114,6 +124,14 @@
       origin: base.origin,
       frame: frameId,
       snapshot: null,
+      grant: options.grant ? String(options.grant) : null,
+      setGrant: function (grant) {
+        handle.grant = String(grant);
+        if (iframe.contentWindow) {
+          iframe.contentWindow.postMessage({ source: "relay-host", version: PROTOCOL, frame: frameId, type: "grant",
+            grant: handle.grant }, base.origin);
+        }
+      },
       destroy: function () {
         delete frames[frameId];
         if (handle.readyTimer !== null) clearTimeout(handle.readyTimer);
@@ -126,8 +144,9 @@
     handle.readyTimer = null;
     iframe.addEventListener("load", function () {
       if (!iframe.contentWindow) return;
-      iframe.contentWindow.postMessage(
-        { source: "relay-host", version: PROTOCOL, frame: frameId, type: "hello" }, base.origin);
+      var hello = { source: "relay-host", version: PROTOCOL, frame: frameId, type: "hello" };
+      if (handle.grant) hello.grant = handle.grant;
+      iframe.contentWindow.postMessage(hello, base.origin);
       if (!handle.ready && handle.readyTimer === null) {
         handle.readyTimer = setTimeout(function () { noticeSilence(handle); },
           typeof options.readyTimeout === "number" ? options.readyTimeout : READY_TIMEOUT_MS);
@@ -201,6 +220,7 @@
       theme: data.theme,
       editable: data.editable,
       title: data.title,
+      grant: data.grant,
     };
     if (data.input) {
       try {

@@ -9,7 +9,8 @@
 
 Its parts: budget.py (fixed windows), grants.py, idempotency.py, admission.py
 (the queue, Relay ids), orphans.py (RELAY_ORPHAN_TIMEOUT), hooks.py (how it sees
-every prediction state), on a `Store` (store.py: in-process, or Redis). One
+every prediction state), on a `Store` (store.py: in-process; redis_store.py;
+sql_store.py, the run records' database when there is no Redis). One
 ticker per process (every `TICK` seconds, started on first use) refreshes viewer
 marks and, in the process holding the admitter lease, admits from the queue and
 cancels orphans. RELAY_DEADLINE is not here: upstream.py sends it as Cancel-After.
@@ -24,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import redis
+import sqlalchemy as sa
 from flask import request
 from prometheus_client import Gauge
 
@@ -72,6 +74,7 @@ __all__ = ["PREFIX", "Guard", "GuardedFeed", "GuardedWatchers"]
 
 log = logging.getLogger(__name__)
 
+STORE_ERRORS = (redis.RedisError, sa.exc.SQLAlchemyError, OSError)
 TICK = 0.5
 LEASE = 3.0
 
@@ -95,16 +98,11 @@ class _Host:
 class Guard:
     def __init__(self, service: Service, redis_client: redis.Redis | None) -> None:
         settings = service.settings
-        self.store: Store = RedisStore(redis_client) if redis_client is not None else MemoryStore()
         self.service = service
         self.grant_secret = settings.grant_secret
         if settings.deadline:
             service.upstream.create_headers["Cancel-After"] = settings.deadline
-        self.budgets = Budgets(self.store, settings.budget, settings.budget_seconds, settings.quota)
-        self.idempotency = Idempotency(self.store)
-        self.admission = Admission(self.store, _Host(service), settings.max_running)
-        self.orphans = Orphans(self.store, service.hub, settings.orphan_timeout, cancel=self._cancel_orphan,
-                               follow=settings.max_running is not None or settings.budget_seconds is not None)
+        self.use_store(RedisStore(redis_client) if redis_client is not None else MemoryStore())
         for part in (service.feed, service.watchers):
             if isinstance(part, (GuardedFeed, GuardedWatchers)):
                 part.guard = self
@@ -117,13 +115,23 @@ class Guard:
         self._queued = Gauge("relay_queue_length", "Predictions waiting in Relay's admission queue.",
                              registry=service.metrics.registry, multiprocess_mode="mostrecent")
 
+    def use_store(self, store: Store) -> None:
+        """Keep the guard's state in `store` (create_app hands over the database's when there is no Redis)."""
+        settings = self.service.settings
+        self.store = store
+        self.budgets = Budgets(store, settings.budget, settings.budget_seconds, settings.quota)
+        self.idempotency = Idempotency(store)
+        self.admission = Admission(store, _Host(self.service), settings.max_running)
+        self.orphans = Orphans(store, self.service.hub, settings.orphan_timeout, cancel=self._cancel_orphan,
+                               follow=settings.max_running is not None or settings.budget_seconds is not None)
+
     # -- create --------------------------------------------------------------------------
     def create(self, parse: Callable[[], CreateRequest]) -> dict[str, Any]:
         """The create answer (see the module docstring); RelayError for every refusal."""
         try:
             return self._guarded(parse)
-        except (redis.RedisError, OSError):
-            raise HubUnavailable("Relay's shared state (Redis) is not answering; retry in a moment.",
+        except STORE_ERRORS:
+            raise HubUnavailable("Relay's shared state (Redis or the database) is not answering; retry in a moment.",
                                  retry_after=2) from None
 
     def _guarded(self, parse: Callable[[], CreateRequest]) -> dict[str, Any]:
@@ -196,7 +204,7 @@ class Guard:
                 prediction_id = str(prediction.get("id"))
                 self.admission.finished(prediction_id)
                 self.orphans.untrack(prediction_id)
-        except (redis.RedisError, OSError) as error:
+        except STORE_ERRORS as error:
             log.warning("the spend guard could not record a prediction's state: %s", error)
 
     def _cancel_orphan(self, client_id: str) -> None:
@@ -221,7 +229,7 @@ class Guard:
                     self.admission.tick()
                     self.orphans.follow_all(self.service.watchers.ensure)
                     self.orphans.sweep()
-            except (redis.RedisError, OSError, RelayError) as error:
+            except (*STORE_ERRORS, RelayError) as error:
                 log.warning("spend guard round failed: %s", error)
             except Exception:
                 log.exception("spend guard round failed")
@@ -234,7 +242,7 @@ class Guard:
         try:
             out = self.budgets.status(time.time())
             queue = self.admission.status()
-        except (redis.RedisError, OSError):
+        except STORE_ERRORS:
             return {"ok": False}
         if queue:
             out["queue"] = queue

@@ -2,16 +2,15 @@
 
 Every count, claim, queue and table the guard keeps goes through `Store`, so the
 rules (budget.py, idempotency.py, admission.py, ...) never know where the state
-lives. Two backends exist:
+lives. Three backends exist:
 
 - `MemoryStore`: one process; every operation runs under one lock (threads, or
   greenlets under gevent), so compound operations are atomic by construction;
 - `RedisStore` (redis_store.py): every process and machine; compound operations
-  are single Lua scripts, so concurrent creates in many workers never overshoot.
-
-A database backend (the run records' SQLAlchemy engine) can be added by
-implementing this protocol: `take` and the queue operations then need one
-transaction each (`SELECT ... FOR UPDATE` on PostgreSQL).
+  are single Lua scripts, so concurrent creates in many workers never overshoot;
+- `SqlStore` (sql_store.py): the run records' database when there is no Redis;
+  every operation is one transaction under the guard's lock (SQLite's BEGIN
+  IMMEDIATE, PostgreSQL's transaction-scoped advisory lock).
 
 Values are text; expiries are seconds. `take` is the heart of every cap: given
 (key, limit, ttl) triples it increments all of them, or none when any is at its

@@ -15,8 +15,8 @@
  */
 import { StreamConnection } from "./connection.js";
 import {
-  LogBook, RelayError, TERMINAL_PHASE_BY_STATUS, callSafely, cancelUrlFromStreamUrl, isTerminalPhase,
-  isTerminalStatus, logsUrlFromStreamUrl, predictionIdFromStreamUrl, requestJson, resolveEnvironment, sameJson,
+  DEFAULTS, LogBook, RelayError, TERMINAL_PHASE_BY_STATUS, backoffDelay, callSafely, cancelUrlFromStreamUrl, isTerminalPhase,
+  isTerminalStatus, logsUrlFromStreamUrl, newIdempotencyKey, predictionIdFromStreamUrl, requestJson, resolveEnvironment, sameJson,
   textOfOutput, withQuery,
 } from "./wire.js";
 
@@ -27,10 +27,10 @@ export const CALLBACK_NAMES = Object.freeze([
 
 export class RelayClient {
   /**
-   * options: apiRoot, multiplex, heartbeatMs, stallMs, retryBaseMs,
-   * retryMaxMs, maxAttempts, onHandlerError, the callbacks in CALLBACK_NAMES,
+   * options: apiRoot, multiplex, grant, createAttempts, heartbeatMs, stallMs,
+   * retryBaseMs, retryMaxMs, maxAttempts, onHandlerError, the callbacks in CALLBACK_NAMES,
    * and the injectable EventSource, fetch, setTimeout, clearTimeout, random,
-   * now, document, window, navigator, AbortController.
+   * now, crypto, document, window, navigator, AbortController.
    */
   constructor(options = {}) {
     this.options = options;
@@ -57,6 +57,7 @@ export class RelayClient {
     this.stream = null;
     this.cancelRequested = false;
     this.closed = false;
+    this.idempotencyKey = null;
   }
 
   /** The log as reassembled so far (from `logsOffset` on), or null before any. */
@@ -86,20 +87,42 @@ export class RelayClient {
     };
   }
 
-  /** POST the prediction once, then follow it. Resolves with the create answer; rejects with a RelayError. */
+  /**
+   * POST the prediction, then follow it. Resolves with the create answer; rejects with a RelayError.
+   *
+   * The POST carries a fresh random `Idempotency-Key` (kept as `idempotencyKey`). When the POST
+   * fails before any answer arrives (a network error: the server may or may not have created it),
+   * it is sent again with the same key, up to `createAttempts` times in all, so the server answers
+   * the retry with the first create instead of creating a second prediction. A refusal (any HTTP
+   * answer) is never re-sent. With `options.grant` the POST carries `Authorization: Relay-Grant`.
+   */
   async start(model, input) {
     if (this.phase !== "idle" || this.closed) {
       throw new Error("start() is for a new, idle RelayClient");
     }
     this.setPhase("submitting");
+    this.idempotencyKey = newIdempotencyKey(this.env);
+    const headers = { "Idempotency-Key": this.idempotencyKey };
+    if (this.options.grant) headers.Authorization = "Relay-Grant " + this.options.grant;
+    const attempts = Math.max(1, Number(this.options.createAttempts ?? DEFAULTS.createAttempts) || 1);
     let created;
-    try {
-      created = await requestJson(this.env.fetch, this.apiRoot + "/api/predictions", {
-        method: "POST", body: { model, input }, kind: "request", accept: (body) => Boolean(body.stream_url),
-      });
-    } catch (error) {
-      this.fail(error);
-      throw error;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        created = await requestJson(this.env.fetch, this.apiRoot + "/api/predictions", {
+          method: "POST", body: { model, input }, headers, kind: "request", accept: (body) => Boolean(body.stream_url),
+        });
+        break;
+      } catch (error) {
+        if (error.code !== "network_error" || attempt >= attempts || this.closed) {
+          this.fail(error);
+          throw error;
+        }
+      }
+      const base = this.options.retryBaseMs ?? DEFAULTS.retryBaseMs;
+      const ceiling = this.options.retryMaxMs ?? DEFAULTS.retryMaxMs;
+      const delay = Math.max(1, backoffDelay(attempt, base, ceiling, this.env.random));
+      await new Promise((resolve) => this.env.setTimeout(resolve, delay));
+      if (this.closed) throw new RelayError("The create was given up: the client was closed.", { code: "closed", kind: "request" });
     }
     if (this.closed) return created;
     this.prediction = created;

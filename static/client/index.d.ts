@@ -146,6 +146,8 @@ export interface Environment {
   clearTimeout?: (id: unknown) => void;
   random?: () => number;
   now?: () => number;
+  /** Where Idempotency-Keys come from (randomUUID or getRandomValues); globalThis.crypto by default. */
+  crypto?: Pick<Crypto, "getRandomValues"> & { randomUUID?: () => string };
   document?: Document;
   window?: Window;
   navigator?: Navigator;
@@ -169,6 +171,10 @@ export interface StreamOptions extends Environment {
 export interface ClientOptions extends StreamOptions, Callbacks {
   /** Follow over a shared connection instead of one of the client's own. */
   multiplex?: RelayMultiplex | RelayTabs;
+  /** A grant from the host site's backend, sent on create as `Authorization: Relay-Grant <grant>`. */
+  grant?: string;
+  /** How many times in all a create is sent when it fails with a network error (same Idempotency-Key); 3. */
+  createAttempts?: number;
 }
 
 export interface FollowDetails {
@@ -194,6 +200,8 @@ export class RelayClient {
   /** GET /api/predictions/<id>/logs?token=… once following, else null. */
   readonly logsUrl: string | null;
   readonly lastEventId: string;
+  /** The Idempotency-Key start() sent (the same on each of its retries), null before start(). */
+  readonly idempotencyKey: string | null;
   readonly state: ClientState;
   start(model: string, input: { [key: string]: JsonValue }): Promise<CreatedPrediction>;
   follow(streamUrl: string, details?: FollowDetails): void;
@@ -286,7 +294,7 @@ export default RelayClient;
 
 export type ConnectionWord = "connected" | "reconnecting" | "offline";
 
-export interface UseRelayOptions extends StreamOptions {
+export interface UseRelayOptions extends StreamOptions, Pick<ClientOptions, "grant" | "createAttempts"> {
   /** Follow this stream instead of starting one (e.g. a run kept from before a reload). */
   streamUrl?: string;
   /** Share one stream per browser between tabs (default true). */

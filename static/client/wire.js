@@ -24,6 +24,7 @@ export const DEFAULTS = Object.freeze({
   retryBaseMs: 1000,
   retryMaxMs: 30000,
   maxAttempts: 10,
+  createAttempts: 3,
 });
 
 export function isTerminalStatus(status) {
@@ -184,6 +185,23 @@ export async function requestJson(fetchImpl, url, { method = "GET", body, header
   return json;
 }
 
+/**
+ * A fresh key for one logical create (the `Idempotency-Key` header): a random UUID from the
+ * platform's crypto, else 128 random bits from getRandomValues, else (very old browsers) from
+ * `random`, which is weaker but still unique enough to tell one visitor's creates apart.
+ */
+export function newIdempotencyKey(env) {
+  const crypto = env.crypto;
+  if (crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const bytes = new Uint8Array(16);
+  if (crypto && typeof crypto.getRandomValues === "function") {
+    crypto.getRandomValues(bytes);
+  } else {
+    for (let i = 0; i < bytes.length; i += 1) bytes[i] = Math.floor(env.random() * 256);
+  }
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /** Report a throw from someone else's code: to `onHandlerError` when given, else to the console. */
 export function reportHandlerError(onHandlerError, error, where) {
   if (typeof onHandlerError === "function") {
@@ -224,6 +242,7 @@ export function resolveEnvironment(options = {}) {
     clearTimeout: pick("clearTimeout", g.clearTimeout ? g.clearTimeout.bind(g) : undefined),
     random: pick("random", Math.random),
     now: pick("now", Date.now),
+    crypto: pick("crypto", g.crypto),
     document: pick("document", g.document),
     window: pick("window", g.window),
     navigator: pick("navigator", g.navigator),

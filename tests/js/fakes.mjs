@@ -112,7 +112,7 @@ export class FakeClock {
 export function makeFetch(route) {
   const calls = [];
   const fetch = async (url, init = {}) => {
-    calls.push({ url, method: init.method || "GET", body: init.body });
+    calls.push({ url, method: init.method || "GET", body: init.body, headers: { ...(init.headers || {}) } });
     const answer = await route(url, init);
     if (answer instanceof Error) throw answer;
     const headers = new Map(Object.entries(answer.headers || {}));

@@ -36,7 +36,7 @@ def test_sqlite_is_migrated_once_by_processes_starting_together(tmp_path: Path) 
     import os
 
     _start_together({**os.environ, "RELAY_INSTANCE_PATH": str(tmp_path)})
-    assert _revision(f"sqlite:///{tmp_path / 'relay.db'}") == ["0001"]
+    assert _revision(f"sqlite:///{tmp_path / 'relay.db'}") == ["0002"]
     mode = sa.create_engine(f"sqlite:///{tmp_path / 'relay.db'}").connect().exec_driver_sql("PRAGMA journal_mode")
     assert mode.scalar() == "wal"
 
@@ -45,4 +45,4 @@ def test_postgresql_is_migrated_once_by_processes_starting_together(tmp_path: Pa
     import os
 
     _start_together({**os.environ, "RELAY_INSTANCE_PATH": str(tmp_path), "DATABASE_URL": postgres_url})
-    assert _revision(postgres_url.replace("postgresql://", "postgresql+pg8000://")) == ["0001"]
+    assert _revision(postgres_url.replace("postgresql://", "postgresql+pg8000://")) == ["0002"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -77,6 +78,12 @@ def test_the_api_keeps_its_documented_promises(fuzzed: RelayServer, label: str, 
     def fuzz(case: Any) -> None:
         # Valid requests may still be refused for reasons a schema cannot express (a model not
         # on the allow-list, Replicate's own input checks): valid data need not always succeed.
+        key = (case.headers or {}).get("Idempotency-Key")
+        if isinstance(key, str) and key and len(key) <= 255 and key.isascii() and key.isprintable():
+            # SPEC §6.4: a repeat of a key answers the first answer and ignores its body. Generated
+            # keys repeat across cases, which would make an invalid body a (rightly accepted) repeat:
+            # each case gets a key of its own, so its body is judged. Invalid keys are left as made.
+            case.headers["Idempotency-Key"] = uuid.uuid4().hex
         response = case.call(base_url=fuzzed.url, timeout=15)
         if response.status_code == 400 and b"Request Line is too large" in response.content:
             # gunicorn's own page (400 since gunicorn 26) for a request line over 4 KB: Relay never saw

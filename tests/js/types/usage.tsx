@@ -50,12 +50,15 @@ const options: ClientOptions = {
 async function run(): Promise<void> {
   const multiplex = new RelayMultiplex({ apiRoot: "", onConnection: (info) => { void info.attempt; } });
   const tabs = new RelayTabs({ name: "relay" });
-  const client = new RelayClient({ ...options, multiplex: tabs });
+  const client = new RelayClient({ ...options, multiplex: tabs, grant: "payload.signature", createAttempts: 2,
+    crypto: globalThis.crypto });
   const created: CreatedPrediction = await client.start("relay/image-demo", { prompt: "a fox", steps: 20 });
   const answer: CancelAnswer | null = await client.cancel();
   client.follow(created.stream_url, { id: created.id, lastEventId: "1-0" });
   const phase: Phase = client.phase;
   const logsUrl: string | null = client.logsUrl;
+  const key: string | null = client.idempotencyKey;
+  void key;
   void answer; void phase; void logsUrl; void tabs.isLeader; void multiplex.connectionInfo;
   client.close();
   multiplex.close();
@@ -86,7 +89,7 @@ async function run(): Promise<void> {
 }
 
 export function Generator({ prompt }: { prompt: string }) {
-  const hookOptions: UseRelayOptions = { apiRoot: "" };
+  const hookOptions: UseRelayOptions = { apiRoot: "", grant: "payload.signature" };
   const relay: UseRelayResult = useRelay(hookOptions);
   useEffect(() => { void relay.start("relay/image-demo", { prompt }); }, []);
   const word: ConnectionWord = relay.connection;

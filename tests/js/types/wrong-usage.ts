@@ -54,3 +54,9 @@ useRelay("relay/image-demo");
 new RelayError("x", { kind: "network" });
 
 void phase; void percent; void logs; void status; void withOffset; void estimate; void word; void hookLogs;
+
+// @ts-expect-error a grant is the signed text, not its payload
+new RelayClient({ grant: { sub: "someone" } });
+
+// @ts-expect-error the create's key is read-only (start() makes it)
+new RelayClient().idempotencyKey = "mine";
