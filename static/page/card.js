@@ -307,8 +307,20 @@ export function saveable(card) {
 
 /* ---------------- progress ---------------- */
 
+/**
+ * The bar moves between updates at the rate they arrive: each change is animated, linearly, over
+ * the time the previous one took (a quarter second to four seconds), so polls a second apart read
+ * as steady movement rather than jumps. The first update and the last (100 %) move quickly.
+ * style.css turns the movement off for people who ask for reduced motion.
+ */
 function setProgress(card, percent) {
   var clamped = Math.max(0, Math.min(100, percent));
+  var now = Date.now();
+  var since = card.progressAt ? (now - card.progressAt) / 1000 : 0;
+  card.progressAt = now;
+  var seconds = clamped >= 100 || !since ? 0.25 : Math.min(4, Math.max(0.25, since));
+  card.fill.style.transitionDuration = seconds.toFixed(2) + "s";
+  card.fill.style.transitionTimingFunction = "linear";
   card.bar.setAttribute("aria-valuenow", String(Math.round(clamped)));
   card.fill.style.width = clamped + "%";
 }

@@ -57,6 +57,24 @@ def test_on_a_phone_the_new_card_is_brought_into_view(relay_site: Any, new_page:
     expect(card).to_be_in_viewport()
 
 
+def test_the_bar_moves_between_updates_at_the_rate_they_arrive(relay_site: Any, new_page: Any) -> None:
+    page = new_page()
+    open_relay(page, relay_site.url)
+    card = start(page, IMAGE, "a slow fox", fields={"Steps": 12}, extra={"step_delay": 0.7})
+    fill = card.locator(".progress-fill")
+    # Updates come about 0.7 s apart, each step's log line: the bar takes about that long to move.
+    page.wait_for_function("(el) => parseFloat(getComputedStyle(el).transitionDuration) >= 0.4",
+                           arg=fill.element_handle(), timeout=20000)
+    style = fill.evaluate("(el) => [getComputedStyle(el).transitionDuration, "
+                          "getComputedStyle(el).transitionTimingFunction]")
+    assert 0.4 <= float(style[0].removesuffix("s")) <= 4 and style[1] == "linear", style
+    expect(card_status(card)).to_have_text("Succeeded", timeout=30000)
+    # Asked for reduced motion, the bar jumps.
+    page.emulate_media(reduced_motion="reduce")
+    assert fill.evaluate("(el) => getComputedStyle(el).transitionProperty === 'none' "
+                         "|| parseFloat(getComputedStyle(el).transitionDuration) === 0")
+
+
 def test_a_failed_card_says_where_it_failed_instead_of_an_eta(relay_site: Any, new_page: Any) -> None:
     page = new_page()
     open_relay(page, relay_site.url)
