@@ -92,8 +92,8 @@ class Watchers:
 
     def ensure(self, prediction_id: str) -> None:
         """Start following the prediction unless already followed here or finished."""
-        if self._closing:
-            return
+        if self._closing or self._hub.is_done(prediction_id):
+            return  # a finished prediction needs no thread (nor, with Redis, a lease round trip)
         with self._lock:
             if prediction_id in self._running:
                 return
