@@ -206,7 +206,7 @@ def _invalid_input(error: InvalidInput) -> Response:
 @bp.post("/api/uploads")
 @creation_limited
 def upload_file() -> tuple[Response, int]:
-    """One file from a visitor, as a URL to pass as a file input (SPEC §6.2)."""
+    """One file from a visitor, as a URL to pass as a file input (docs/models.md)."""
     service = current_service()
     limit = service.settings.max_upload_bytes
     if not (request.mimetype or "").startswith("multipart/form-data"):

@@ -1,4 +1,4 @@
-"""Honest waits from this deployment's past runs: `estimate` on every snapshot (SPEC §6.3).
+"""Honest waits from this deployment's past runs: `estimate` on every snapshot (docs/runs.md).
 
 Per model (and per version when that version has enough history) the latest
 succeeded runs give a boot time (created_at -> started_at) and a run time

@@ -11,7 +11,8 @@ Two things measured in bench/ (docs/benchmarks.md) that no library setting cover
 - **Freed memory that glibc keeps.** Resumes build buffers of tens of kilobytes that
   come from glibc's heap; freed out of order, they leave holes that RSS keeps
   (+18% after 20,000 connect/resume/disconnect cycles). `malloc_trim(0)` hands free
-  pages back; it is run after every so many closed streams, by the housekeeper.
+  pages back; it is run after every so many closed streams, by the housekeeper
+  (`housekeep`, one thread per app), which also has the hub forget idle channels.
 """
 
 from __future__ import annotations
@@ -20,13 +21,21 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-__all__ = ["malloc_trimmer", "tune_gc"]
+if TYPE_CHECKING:
+    from .hub import Hub
+
+__all__ = ["housekeep", "malloc_trimmer", "tune_gc"]
 
 log = logging.getLogger(__name__)
 
 GEN0_THRESHOLD = 10_000
+HOUSEKEEPING_SECONDS = 0.5
+TRIM_AFTER_CLOSED_STREAMS = 200
+REAP_SECONDS = 10  # forget idle channels; compact finished ones (relay/channels.py)
 
 
 def tune_gc() -> None:
@@ -49,3 +58,20 @@ def malloc_trimmer() -> Callable[[], bool] | None:
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
     return lambda: bool(trim(0))
+
+
+def housekeep(hub: Hub) -> None:
+    """Until the hub closes: reap idle channels every REAP_SECONDS, and give freed memory back
+    after churn (cheap, and only when streams came and went)."""
+    trim = malloc_trimmer()
+    reaped_at = time.monotonic()
+    trimmed_after = hub.streams_closed
+    while not hub.closing:
+        time.sleep(HOUSEKEEPING_SECONDS)
+        if time.monotonic() - reaped_at >= REAP_SECONDS:
+            if hub.reap() and trim is not None:
+                trim()  # forgotten channels' memory goes back too
+            reaped_at = time.monotonic()
+        if trim is not None and hub.streams_closed - trimmed_after >= TRIM_AFTER_CLOSED_STREAMS:
+            trimmed_after = hub.streams_closed
+            trim()

@@ -19,7 +19,7 @@ from .feed import Applied
 from .guard import Guard, GuardedFeed, GuardedWatchers
 from .hub import Hub, MemoryHub, Replay
 from .inputs import prepare
-from .memory import malloc_trimmer
+from .memory import housekeep
 from .metrics import Metrics
 from .output_stream import OutputStreams
 from .redis_hub import RedisHub
@@ -44,10 +44,8 @@ class RunRecords(Protocol):
 
     def replay_final(self, prediction_id: str) -> bool: ...
 
-HOUSEKEEPING_SECONDS = 0.5
+
 MAX_WATCH_PER_STREAM = 32  # predictions one multiplexed stream may follow
-TRIM_AFTER_CLOSED_STREAMS = 200
-REAP_SECONDS = 10  # forget idle channels; compact finished ones (relay/channels.py)
 
 
 class RelayService:
@@ -72,13 +70,13 @@ class RelayService:
         self.hub.on_coalesce = lambda: self.metrics.slow_consumers.labels("coalesced").inc()
         webhooks_on = settings.public_url is not None
         self.output_streams = OutputStreams(self.hub, upstream.http_client,
-                                          on_end=lambda pid: self.watchers.poke(pid), coordination=coordination)
+                                            on_end=lambda pid: self.watchers.poke(pid), coordination=coordination)
         self.feed = GuardedFeed(self.hub, on_stream_url=self.output_streams.ensure,
-                         on_finished=lambda _pid, status: self.metrics.predictions_finished.labels(status).inc())
+                                on_finished=lambda _pid, status: self.metrics.predictions_finished.labels(status).inc())
         self.watchers = GuardedWatchers(self.hub, self.feed, upstream, PollPolicy(base=settings.poll_interval),
-                                 idle_timeout=settings.watcher_idle_timeout,
-                                 reconcile_interval=settings.webhook_reconcile if webhooks_on else None,
-                                 coordination=coordination, metrics=self.metrics)
+                                        idle_timeout=settings.watcher_idle_timeout,
+                                        reconcile_interval=settings.webhook_reconcile if webhooks_on else None,
+                                        coordination=coordination, metrics=self.metrics)
         self.webhooks = WebhookReceiver(settings.webhook_secret, upstream.webhook_secret, SeenIds(redis_client))
         self.signer = TokenSigner(secret_key, settings.token_max_age)
         self.limits = StreamLimits(heartbeat=settings.heartbeat_interval, max_age=settings.stream_max_age)
@@ -274,24 +272,9 @@ class RelayService:
     # -- lifecycle --------------------------------------------------------------------
     def _start_housekeeping(self) -> None:
         if self._housekeeper is None:
-            self._housekeeper = threading.Thread(target=self._housekeep, name="relay-housekeeping",
+            self._housekeeper = threading.Thread(target=housekeep, args=(self.hub,), name="relay-housekeeping",
                                                  daemon=True)
             self._housekeeper.start()
-
-    def _housekeep(self) -> None:
-        trim = malloc_trimmer()
-        reaped_at = time.monotonic()
-        trimmed_after = self.hub.streams_closed
-        while not self.hub.closing:
-            time.sleep(HOUSEKEEPING_SECONDS)
-            if time.monotonic() - reaped_at >= REAP_SECONDS:
-                if self.hub.reap() and trim is not None:
-                    trim()  # forgotten channels' memory goes back too
-                reaped_at = time.monotonic()
-            # Give freed memory back after churn (see relay/memory.py): cheap, and only when streams came and went.
-            if trim is not None and self.hub.streams_closed - trimmed_after >= TRIM_AFTER_CLOSED_STREAMS:
-                trimmed_after = self.hub.streams_closed
-                trim()
 
     def shutdown(self) -> None:
         """End every stream and watcher now: clients resume on another worker."""

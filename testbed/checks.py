@@ -9,7 +9,7 @@ import httpx
 
 def assert_error(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
     """`answer` is Relay's JSON error: `status`, and exactly {"success": false, "error": <a sentence>, "code": code}
-    (with `field`, the input it names, for invalid_input: SPEC §6.2)."""
+    (with `field`, the input it names, for invalid_input: docs/models.md)."""
     assert answer.status_code == status, answer.text
     payload: dict[str, Any] = answer.json()
     shape = {"success": False, "error": payload.get("error"), "code": code}

@@ -1,4 +1,4 @@
-"""The spend guard (SPEC §6.4): who may create, how much, how many at once, for how long.
+"""The spend guard (docs/spend-guard.md): who may create, how much, how many at once, for how long.
 
 `Guard.create` is the whole create path in front of `Service.create`:
 

@@ -1,4 +1,4 @@
-"""Grants: a host site's signed permission to create (RELAY_GRANT_SECRET, SPEC §6.4).
+"""Grants: a host site's signed permission to create (RELAY_GRANT_SECRET, docs/spend-guard.md).
 
     grant = b64url(payload) + "." + b64url(HMAC-SHA256(secret, b64url(payload)))
     payload = {"sub": visitor, "exp": unix seconds, "models": [...], "max": n}

@@ -2,7 +2,7 @@
 // Checked with `tsc --noEmit --strict` against tests/js/types/usage.ts (and
 // tests/js/types/wrong-*.ts, which must be rejected).
 
-/** The client's state machine (SPEC §4). */
+/** The client's state machine (README's JavaScript section). */
 export type Phase =
   | "idle" | "submitting" | "streaming" | "reconnecting"
   | "succeeded" | "failed" | "canceled" | "error";
@@ -22,14 +22,14 @@ export interface Progress {
   step: string | null;
 }
 
-/** A wait estimated from this deployment's past runs of the model (SPEC §6.3). */
+/** A wait estimated from this deployment's past runs of the model (docs/runs.md). */
 export interface Estimate {
   start_in: number | null;
   finish_in: number | null;
   based_on: number;
 }
 
-/** Where a queued prediction stands in Relay's queue (SPEC §6.4); 1 is next. */
+/** Where a queued prediction stands in Relay's queue (docs/spend-guard.md); 1 is next. */
 export interface QueuePosition {
   position: number;
 }

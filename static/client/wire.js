@@ -91,7 +91,7 @@ export function cancelUrlFromStreamUrl(url) {
   return url.replace(/\/events(?=[?#]|$)/, "/cancel");
 }
 
-/** The full log's URL (SPEC §6.5): the stream URL's path with /logs, and its token. */
+/** The full log's URL (docs/openapi.yaml): the stream URL's path with /logs, and its token. */
 export function logsUrlFromStreamUrl(url) {
   if (!/\/predictions\/[^/?#]+\/events(?=[?#]|$)/.test(url)) return null;
   const token = queryParam(url, "token");
@@ -278,7 +278,7 @@ export function dropCodePoints(text, points) {
 }
 
 /**
- * A prediction's log as this connection knows it (SPEC §6.5): `text` is the
+ * A prediction's log as this connection knows it (docs/openapi.yaml): `text` is the
  * log from code point `offset` to `length`. A snapshot with `logs` and
  * `logs_offset` (re)sets it (the first snapshot, or a rewrite); one with
  * `logs` but no `logs_offset` is an older server's whole log; `logs: null`

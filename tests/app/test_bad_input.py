@@ -71,7 +71,7 @@ def test_huge_body_is_413(client: httpx.Client) -> None:
 
 
 def test_bad_input_is_refused_by_relay_before_replicate_sees_it(client: httpx.Client) -> None:
-    # Relay checks the model's schema itself now (SPEC §6.2): 400 invalid_input naming one field.
+    # Relay checks the model's schema itself now (docs/models.md): 400 invalid_input naming one field.
     answer = client.post("/api/predictions", json={"model": "relay/image-demo", "input": {"steps": 100000}})
     assert_error(answer, 400, "invalid_input")
     assert answer.json()["field"] in ("prompt", "steps")

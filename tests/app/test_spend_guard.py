@@ -1,4 +1,4 @@
-"""The spend guard in one process (SPEC §6.4): quotas, the compute budget, Idempotency-Key,
+"""The spend guard in one process (docs/spend-guard.md): quotas, the compute budget, Idempotency-Key,
 grants and RELAY_DEADLINE, on the real `replicate` client against the standalone emulator.
 
 What reached "Replicate" is counted by the emulator itself (its request stats), or, for

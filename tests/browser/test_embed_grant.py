@@ -1,4 +1,4 @@
-"""The widget with grants (RELAY_GRANT_SECRET, SPEC §6.4) in real Chromium, on another origin.
+"""The widget with grants (RELAY_GRANT_SECRET, docs/spend-guard.md) in real Chromium, on another origin.
 
 - without a grant the widget's create is refused: Relay answers 403 grant_required and the
   widget shows the refusal's sentence (and reports it, with its code, to the host page as

@@ -120,7 +120,7 @@ def test_an_invalid_input_shows_the_servers_sentence(relay_site: Any, new_page: 
     fill_form(page, IMAGE, "x", fields={"Steps": 100000})
     generate(page)
 
-    # The sentence is tied to the field it names (SPEC §6.2), which takes the focus.
+    # The sentence is tied to the field it names (docs/models.md), which takes the focus.
     steps = page.get_by_role("spinbutton", name="Steps")
     expect(steps).to_have_attribute("aria-invalid", "true")
     expect(steps).to_have_accessible_description(re.compile(re.escape(expected["error"])))

@@ -1,4 +1,4 @@
-// The log rebuilt from the first snapshot's tail and `event: logs` deltas (SPEC §6.5),
+// The log rebuilt from the first snapshot's tail and `event: logs` deltas (docs/openapi.yaml),
 // and an older server's whole log in every snapshot.
 import { test } from "node:test";
 import assert from "node:assert/strict";

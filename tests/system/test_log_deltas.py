@@ -1,4 +1,4 @@
-"""Logs as deltas (SPEC §6.5), on both hubs: what each viewer is sent, byte for byte.
+"""Logs as deltas (docs/openapi.yaml), on both hubs: what each viewer is sent, byte for byte.
 
 Each viewer is the real SSE body generator (relay/streams.py) fed by the real
 feed (relay/feed.py), so the bytes counted are the bytes a browser would get.

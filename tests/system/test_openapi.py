@@ -59,7 +59,7 @@ def errors_in_contract_shape(ctx: Any, response: Any, case: Any) -> bool | None:
     if case.operation.path == "/healthz":
         return None  # its 503 is the health document itself
     body = json.loads(response.content)
-    # SPEC §6.2: an invalid_input error also names the `field`.
+    # docs/models.md: an invalid_input error also names the `field`.
     field = {"field"} if body.get("code") == "invalid_input" else set()
     assert set(body) == {"success", "error", "code"} | field, body
     assert body["success"] is False and isinstance(body["error"], str) and len(body["error"]) > 10, body
@@ -80,7 +80,7 @@ def test_the_api_keeps_its_documented_promises(fuzzed: RelayServer, label: str, 
         # on the allow-list, Replicate's own input checks): valid data need not always succeed.
         key = (case.headers or {}).get("Idempotency-Key")
         if isinstance(key, str) and key and len(key) <= 255 and key.isascii() and key.isprintable():
-            # SPEC §6.4: a repeat of a key answers the first answer and ignores its body. Generated
+            # docs/spend-guard.md: a repeat of a key answers the first answer and ignores its body. Generated
             # keys repeat across cases, which would make an invalid body a (rightly accepted) repeat:
             # each case gets a key of its own, so its body is judged. Invalid keys are left as made.
             case.headers["Idempotency-Key"] = uuid.uuid4().hex

@@ -1,4 +1,4 @@
-"""Runs that outlive the tab and the hour (SPEC §6.3), on gunicorn with SQLite, S3 and PostgreSQL.
+"""Runs that outlive the tab and the hour (docs/runs.md), on gunicorn with SQLite, S3 and PostgreSQL.
 
 Each test drives Relay over HTTP as a browser would (its own cookie jar per visitor) and
 checks what outlives: the record listing, the kept output after the emulator lost the

@@ -1,4 +1,4 @@
-"""The spend guard across gunicorn workers sharing Redis (SPEC §6.4), against the standalone emulator.
+"""The spend guard across gunicorn workers sharing Redis (docs/spend-guard.md), against the standalone emulator.
 
 - RELAY_BUDGET=5/hour: 12 simultaneous creates over 3 workers, exactly 5 reach the emulator;
 - Idempotency-Key: simultaneous repeats on several workers create once;

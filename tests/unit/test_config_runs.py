@@ -1,4 +1,4 @@
-"""The settings of run records and kept outputs (SPEC §6.1), and the database URL Relay builds."""
+"""The settings of run records and kept outputs (docs/configuration.md), and the database URL Relay builds."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""log_tail: the most log text a connecting client gets at once (SPEC §6.5)."""
+"""log_tail: the most log text a connecting client gets at once (docs/openapi.yaml)."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ class Progress:
     step: str | None
 
     def as_dict(self) -> dict[str, float | int | str | None]:
-        """The snapshot's `progress` object (SPEC §3)."""
+        """The snapshot's `progress` object (docs/openapi.yaml)."""
         return {
             "percent": self.percent,
             "current": self.current,
