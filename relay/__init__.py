@@ -21,7 +21,6 @@ from . import api, errors, lifecycle, limits, logs, pages, runs_api, security, v
 from .config import ConfigError, Settings
 from .errors import NotFound
 from .guard.sql_store import SqlStore
-from .records import engine_for
 from .runs import Runs
 from .service import RelayService
 from .upstream import Upstream
@@ -73,7 +72,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *,
     runs = Runs(settings, Path(app.instance_path), secret_key, service)
     service.runs = runs
     if redis_client is None:  # workers sharing the run records' database share the guard's counts there
-        service.guard.use_store(SqlStore(engine_for(settings.database_url, Path(app.instance_path))))
+        service.guard.use_store(SqlStore(runs.store.engine))
     app.extensions["relay_runs"] = runs  # for /api/runs (relay/runs_api.py)
     runs.start()
     if embedded:
