@@ -155,7 +155,7 @@ def save_results(name: str, payload: Mapping[str, Any],
     written = [write_json(name, payload)]
     if plot is not None:
         written.append(plot(payload))
-    print("\nwrote " + ", ".join(str(p.relative_to(ROOT)) for p in written)
+    print("\nwrote " + ", ".join(str(Path(p).relative_to(ROOT)) for p in written)
           + "; `python -m bench.report` rewrites docs/benchmarks.md from the results")
 
 
