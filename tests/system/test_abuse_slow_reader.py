@@ -69,10 +69,12 @@ def deliver(url: str, secret: str, prediction_id: str, numbers: range, status: s
                                "error": None, "created_at": "2026-01-01T00:00:00Z",
                                "logs": f"state {n:06d} {PADDING}\n"})
             msg_id = f"m{prediction_id[:6]}{n}"
-            now = time.time()
+            # Whole seconds on both sides: a float just short of the next second becomes that
+            # second in a datetime (microseconds round), and the signature would name another time.
+            now = int(time.time())
             stamp = datetime.fromtimestamp(now, tz=UTC)
             answer = client.post("/api/webhooks/replicate", content=body.encode(), headers={
-                "webhook-id": msg_id, "webhook-timestamp": str(int(now)),
+                "webhook-id": msg_id, "webhook-timestamp": str(now),
                 "webhook-signature": signer.sign(msg_id, stamp, body), "content-type": "application/json"})
             assert answer.status_code == 200 and answer.json()["outcome"] == "new", answer.text
 
