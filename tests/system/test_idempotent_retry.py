@@ -47,12 +47,15 @@ class LosesFirstAnswer:
         with conn, socket.create_connection(("127.0.0.1", self.port)) as up:
             threading.Thread(target=self._pump, args=(conn, up), daemon=True).start()
             lose = self.cut == 0
-            while chunk := up.recv(65536):
-                if lose:
-                    self.cut += 1  # the server has answered: the create happened
-                    conn.shutdown(socket.SHUT_RDWR)
-                    return
-                conn.sendall(chunk)
+            try:
+                while chunk := up.recv(65536):
+                    if lose:
+                        self.cut += 1  # the server has answered: the create happened
+                        conn.shutdown(socket.SHUT_RDWR)
+                        return
+                    conn.sendall(chunk)
+            except OSError:
+                return  # either side hung up (a reset, as a real proxy sees them): nothing to relay
 
     @staticmethod
     def _pump(source: socket.socket, sink: socket.socket) -> None:
