@@ -81,9 +81,16 @@ def _token(prediction_id: str, salt: str = "relay-stream", key: str = TEST_SECRE
     return str(URLSafeTimedSerializer(key, salt=salt).dumps(prediction_id))
 
 
-@pytest.mark.parametrize("token", ["", "forged", "a.b.c", _token("x", key="wrong-key"),
-                                   _token("abc", salt="relay-cancel")])
-def test_bad_stream_tokens_are_403(client: httpx.Client, token: str) -> None:
+# Signed tokens carry a timestamp, so they are built inside the test: a parameter must be the same in every
+# xdist worker's collection, and two workers collecting either side of a second boundary would disagree.
+_BAD_TOKENS = {"empty": lambda: "", "forged": lambda: "forged", "three-parts": lambda: "a.b.c",
+               "wrong-key": lambda: _token("x", key="wrong-key"),
+               "cancel-salt": lambda: _token("abc", salt="relay-cancel")}
+
+
+@pytest.mark.parametrize("kind", sorted(_BAD_TOKENS))
+def test_bad_stream_tokens_are_403(client: httpx.Client, kind: str) -> None:
+    token = _BAD_TOKENS[kind]()
     assert_error(client.get(f"/api/predictions/abc/events?token={token}"), 403, "forbidden")
 
 
