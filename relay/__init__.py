@@ -14,6 +14,8 @@ import httpx
 import redis
 from dotenv import dotenv_values
 from flask import Flask, request
+from flask.sessions import SessionInterface
+from flask.wrappers import Request
 from werkzeug.routing import Map
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -39,8 +41,20 @@ class _UrlMap(Map):
         super().__init__(*args, **kwargs)
 
 
+class _NoSessions(SessionInterface):
+    """Relay keeps nothing in Flask's session (who is asking is relay/visitors.py's cookie).
+
+    Flask's default interface builds a signing serializer and reads the session cookie
+    on every request; a stream open is then paying for a session nobody reads.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None  # Flask then uses a null session, which refuses writes
+
+
 class _Relay(Flask):
     url_map_class = _UrlMap
+    session_interface = _NoSessions()
 
 
 def create_app(test_config: Mapping[str, Any] | None = None, *,

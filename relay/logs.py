@@ -11,7 +11,7 @@ import logging
 import re
 import sys
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 
 from flask import Flask, Response, g, has_request_context, request
 
@@ -73,6 +73,8 @@ def init_app(app: Flask) -> None:
 
 def redact_tokens(text: str) -> str:
     """`text` with the values of `token=` and `watch=` query parameters blanked."""
+    if "token=" not in text and "watch=" not in text:
+        return text  # the common case, without the regex: gunicorn's access log runs this per atom
     return _TOKEN_QUERY.sub(r"\1=[redacted]", text)
 
 
@@ -84,6 +86,12 @@ class _RedactTokens(logging.Filter):
             record.msg = redact_tokens(record.msg)
         if isinstance(record.args, tuple):
             record.args = tuple(redact_tokens(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, MutableMapping):
+            # gunicorn's access atoms: changed in place, so the mapping keeps its own type (its
+            # lookups of `{header}i` atoms fold case and answer "-" for a missing one).
+            tainted = [k for k, v in record.args.items() if isinstance(v, str) and redact_tokens(v) is not v]
+            for key in tainted:
+                record.args[key] = redact_tokens(record.args[key])
         elif isinstance(record.args, Mapping):
             record.args = {k: redact_tokens(v) if isinstance(v, str) else v for k, v in record.args.items()}
         return True

@@ -5,8 +5,11 @@ machine that shares the key agrees), `HttpOnly`, `SameSite=Lax`, and `Secure`
 when the request came over HTTPS. A request without a valid cookie gets a fresh
 id for its answer; until the browser sends it back, anything counted per visitor
 for that request is also counted against the client address (see
-`Visitor.counted_as`). The cookie is set on the answer to every request that
-lacked a valid one, whatever the route.
+`Visitor.counted_as`). The cookie is set on the answer to a request that lacked a
+valid one when that request asked who its visitor is (a create, `/api/runs`) or
+answered a page (HTML), so a browser holds it before its first create. Streams
+never ask: a reconnect storm after a deploy signs no cookies
+(bench/open_burst.py).
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ def current_visitor() -> Visitor:
 def init_app(app: Flask) -> None:
     @app.after_request
     def _set_cookie(response: Response) -> Response:
+        if "relay_visitor" not in g and response.mimetype != "text/html":
+            return response  # nothing in this request asked who the visitor is
         visitor = current_visitor()
         if visitor.fresh:
             response.set_cookie(COOKIE, _serializer(app).dumps(visitor.id), max_age=_MAX_AGE,

@@ -16,7 +16,6 @@ from testbed import ROOT
 CLIENTS = [sys.executable, "-m", "bench.load.clients"]
 
 
-
 def run_client(*args: str, timeout: float) -> dict[str, Any]:
     """Run `python -m bench.load.clients <args>` to completion and return the JSON it prints last."""
     done = subprocess.run([*CLIENTS, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout + 30,
@@ -28,10 +27,11 @@ def run_client(*args: str, timeout: float) -> dict[str, Any]:
 
 
 class ClientProcess:
-    """A `python -m bench.load.clients <mode>` process that takes one command a line and answers one JSON a line."""
+    """A `python -m bench.load.clients <mode>` process (or another `module`'s) that takes one command a
+    line and answers one JSON a line."""
 
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen([*CLIENTS, *args], cwd=ROOT, stdin=subprocess.PIPE,
+    def __init__(self, *args: str, module: str = "bench.load.clients") -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True)
 
     def read(self) -> dict[str, Any]:
@@ -75,3 +75,16 @@ class IdleClients(ClientProcess):
 
     def open(self, count: int, concurrency: int = 100, wait: bool = True) -> dict[str, Any]:
         return self.command(f"open {count} {concurrency}" + ("" if wait else " nowait"))
+
+
+class BurstClients(ClientProcess):
+    """A `python -m bench.load.burst` process: opens many streams at the same moment, on command."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__("--url", url, module="bench.load.burst")
+
+    def burst(self, count: int) -> dict[str, Any]:
+        return self.command(f"burst {count}")
+
+    def hang_up(self) -> None:
+        self.command("hangup")

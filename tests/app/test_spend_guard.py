@@ -124,7 +124,7 @@ def test_a_repeated_key_answers_the_first_answer_and_creates_once(make_app: Any,
     assert create(client, headers={"Idempotency-Key": "k-3"}).json["code"] == "budget_exhausted"
     # The key belongs to the visitor: another visitor's k-1 is a new create (and over budget).
     other = app.test_client()
-    other.get("/healthz")  # takes its own cookie
+    other.get("/")  # a page gives it a cookie of its own
     assert create(other, headers={"Idempotency-Key": "k-1"}).json["code"] == "budget_exhausted"
 
 

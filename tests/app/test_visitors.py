@@ -58,3 +58,13 @@ def test_error_answers_set_the_cookie_too(tmp_path: Path) -> None:
                                                headers={"Content-Type": "application/json"})
     assert answer.status_code == 400
     assert COOKIE in answer.headers.get("Set-Cookie", "")
+
+
+def test_only_requests_that_ask_who_is_visiting_or_answer_a_page_set_the_cookie(tmp_path: Path) -> None:
+    # A reconnect storm of streams must not sign thousands of cookies (bench/open_burst.py).
+    client = _app(tmp_path).test_client()
+    assert "Set-Cookie" not in client.get("/healthz").headers
+    assert "Set-Cookie" not in client.get("/api/models").headers
+    page = client.get("/")
+    assert page.mimetype == "text/html" and COOKIE in page.headers["Set-Cookie"]
+    assert "Set-Cookie" not in client.get("/").headers  # read back, not set again

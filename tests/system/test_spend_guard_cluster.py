@@ -77,7 +77,7 @@ def test_budget_of_five_holds_exactly_under_twelve_simultaneous_creates(
 def test_simultaneous_repeats_of_one_key_create_once(cluster: Any, emulator: EmulatorServer) -> None:
     server = cluster(RELAY_BUDGET="2/hour")
     with httpx.Client(base_url=server.url) as first_client:
-        first_client.get("/healthz")  # one visitor (cookie) for every repeat
+        first_client.get("/")  # a page: one visitor (its cookie) for every repeat
         cookies = dict(first_client.cookies)
     before = emulator.creates()
     barrier = threading.Barrier(8)

@@ -73,7 +73,7 @@ def test_simultaneous_repeats_of_one_key_create_once_without_redis(
         start_server: Any, emulator: EmulatorServer, database_env: dict[str, str]) -> None:
     server = start(start_server, emulator, database_env, RELAY_BUDGET="2/hour")
     with httpx.Client(base_url=server.url) as first:
-        first.get("/healthz")  # one visitor (its cookie) for every repeat
+        first.get("/")  # a page: one visitor (its cookie) for every repeat
         cookies = dict(first.cookies)
     before = emulator.creates()
     barrier = threading.Barrier(6)

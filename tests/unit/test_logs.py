@@ -23,3 +23,18 @@ def test_short_or_empty_secrets_do_not_blank_out_logs() -> None:
     item = record("about abc")
     context.filter(item)
     assert item.getMessage() == "about abc"
+
+
+def test_gunicorn_access_atoms_are_redacted_in_place_and_keep_their_lookups() -> None:
+    from gunicorn.glogging import SafeAtoms
+
+    from relay.logs import _RedactTokens
+
+    atoms = SafeAtoms({"r": "GET /api/events?watch=abc.def&token=ghi HTTP/1.1", "s": "200",
+                       "{x-request-id}o": "rid-1"})
+    item = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1,
+                             '%(r)s %(s)s rid=%({x-request-id}o)s %({x-missing}i)s', None, None)
+    item.args = atoms
+    assert _RedactTokens().filter(item)
+    assert item.args is atoms  # gunicorn's mapping, so `{header}` atoms still fold case and default to "-"
+    assert item.getMessage() == "GET /api/events?watch=[redacted]&token=[redacted] HTTP/1.1 200 rid=rid-1 -"

@@ -1,0 +1,180 @@
+"""A reconnect storm: 5,000 streams opened at the same moment, Relay beside the naive design.
+
+After a deploy every browser reconnects at once. Each design runs under the
+same gunicorn settings (one gevent worker) and gets bursts from a client in
+another process (bench/load/burst.py: one epoll loop, all connects issued
+first). Measured per burst:
+
+- first byte: from each stream's own `connect` to the first byte of its answer
+  (and to its first body bytes); p50 and p99 over the burst;
+- CPU per open: the worker's CPU time (user + system, from /proc) from just
+  before the burst until every stream has its first body bytes, divided by the
+  streams opened; and CPU per close, from hanging up until the worker counts no
+  open stream.
+
+Relay's streams follow one prediction that stays `starting` with a valid token
+and no Last-Event-ID (token check, slot, limiter, headers, logging, metrics,
+subscription, first snapshot). The baseline is bench/apps/naive_app.py. The
+designs alternate burst by burst, so a noisy moment on the machine hits both.
+
+    python -m bench.open_burst                      # ~2 minutes
+    python -m bench.open_burst --streams 1000 --repeats 1 --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import httpx
+import psutil
+
+from bench.common.output import (
+    latency_summary,
+    machine,
+    progress,
+    pyplot,
+    results_header,
+    save_plot,
+    save_results,
+    summarize,
+)
+from bench.common.servers import BenchGunicorn, relay_env
+from bench.load.processes import BurstClients
+
+RESULT_FILE = "open-burst.json"
+PLOT_FILE = "bench-open-burst.png"
+HEARTBEAT = "5"  # seconds: quiet during a burst, soon enough after a hang-up to notice the closed sockets
+LABELS = {"relay": "Relay", "naive": "naive app (baseline)"}
+
+
+def cpu_seconds(worker: psutil.Process) -> float:
+    times = worker.cpu_times()
+    return float(times.user + times.system)
+
+
+def open_streams(server: BenchGunicorn) -> int:
+    streams: int = httpx.get(server.url + "/healthz", timeout=30).json()["streams"]
+    return streams
+
+
+def wait_for_no_streams(server: BenchGunicorn, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while open_streams(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if open_streams(server):
+        raise RuntimeError(f"{open_streams(server)} streams still open {timeout} s after the hang-up")
+
+
+def one_burst(server: BenchGunicorn, clients: BurstClients, count: int) -> dict[str, Any]:
+    worker = server.worker()
+    before = cpu_seconds(worker)
+    result = clients.burst(count)
+    opened = cpu_seconds(worker)
+    if result["failures"]:
+        raise RuntimeError(f"{result['failures']} of {count} streams failed: {result['failure_kinds']}\n"
+                           f"{server.log()}")
+    clients.hang_up()
+    wait_for_no_streams(server)
+    closed = cpu_seconds(worker)
+    result.update(cpu_open_ms=(opened - before) * 1000 / count, cpu_close_ms=(closed - opened) * 1000 / count,
+                  first_byte=latency_summary(result["first_byte_s"]),
+                  first_body=latency_summary(result["first_body_s"]))
+    return result
+
+
+def plot(payload: dict[str, Any]) -> str:
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=(8, 4.2))
+    for design, label in LABELS.items():
+        values = sorted(v * 1000 for run in payload["runs"] if run["design"] == design for v in run["first_byte_s"])
+        if values:
+            axis.plot(values, [(i + 1) / len(values) for i in range(len(values))], label=f"{label} (n={len(values)})")
+    axis.set_xscale("log")
+    axis.set_xlabel("time to first byte, from each stream's connect (ms, log scale)")
+    axis.set_ylabel("fraction of streams")
+    axis.set_title(f"{payload['settings']['streams']:,} streams opened at once, all bursts pooled")
+    axis.legend(fontsize=8, loc="lower right")
+    axis.grid(True, which="both", alpha=0.3)
+    return str(save_plot(figure, PLOT_FILE))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--streams", type=int, default=5000, help="streams per burst")
+    parser.add_argument("--quick", action="store_true", help="don't write bench/results/ or docs/ (a trial run)")
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    info = machine()
+    env = relay_env(RELAY_HEARTBEAT_INTERVAL=HEARTBEAT, RELAY_STREAM_MAX_AGE="3600",
+                    RELAY_WATCHER_IDLE_TIMEOUT="3600")
+    runs: list[dict[str, Any]] = []
+    with BenchGunicorn("wsgi:app", env) as relay, \
+            BenchGunicorn("bench.apps.naive_app:create_app()", {"RELAY_HEARTBEAT_INTERVAL": HEARTBEAT}) as naive:
+        created = httpx.post(relay.url + "/api/predictions", timeout=30, json={
+            "model": "relay/image-demo", "input": {"prompt": "burst", "boot_delay": 300}})
+        created.raise_for_status()
+        urls = {"relay": relay.url + created.json()["stream_url"],
+                "naive": naive.url + "/api/predictions/burst/events"}
+        servers = {"relay": relay, "naive": naive}
+        clients = {design: BurstClients(url) for design, url in urls.items()}
+        try:
+            for design in LABELS:  # unmeasured: imports, caches and the worker's first greenlets warm up
+                one_burst(servers[design], clients[design], 200)
+            for repeat in range(args.repeats):
+                for design in LABELS:
+                    progress(f"burst {repeat + 1}/{args.repeats}: {LABELS[design]}, {args.streams} streams")
+                    result = one_burst(servers[design], clients[design], args.streams)
+                    result.update(design=design, repeat=repeat)
+                    runs.append(result)
+                    time.sleep(1)
+        finally:
+            for client in clients.values():
+                client.close()
+    table: dict[str, Any] = {}
+    for design in LABELS:
+        mine = [r for r in runs if r["design"] == design]
+        table[design] = {
+            "first_byte": latency_summary([v for r in mine for v in r["first_byte_s"]]),
+            "first_body": latency_summary([v for r in mine for v in r["first_body_s"]]),
+            "p99_first_byte_per_burst_ms": summarize([r["first_byte"]["p99_ms"] for r in mine]),
+            "cpu_open_ms": summarize([r["cpu_open_ms"] for r in mine]),
+            "cpu_close_ms": summarize([r["cpu_close_ms"] for r in mine]),
+            "all_open_s": summarize([r["all_open_s"] for r in mine]),
+        }
+    relay_row, naive_row = table["relay"], table["naive"]
+    ratios = {
+        "first byte p99, pooled (Relay / naive)": relay_row["first_byte"]["p99_ms"] / naive_row["first_byte"]["p99_ms"],
+        "first byte p50, pooled (Relay / naive)": relay_row["first_byte"]["p50_ms"] / naive_row["first_byte"]["p50_ms"],
+        "CPU per open, median (Relay / naive)": relay_row["cpu_open_ms"]["median"] / naive_row["cpu_open_ms"]["median"],
+        "CPU per close, median (Relay / naive)": relay_row["cpu_close_ms"]["median"]
+        / naive_row["cpu_close_ms"]["median"],
+    }
+    payload = {
+        **results_header("open_burst", info),
+        "settings": {"repeats": args.repeats, "streams": args.streams, "heartbeat_s": float(HEARTBEAT),
+                     "workers": 1, "worker_class": "gevent"},
+        "table": table,
+        "ratios": ratios,
+        "runs": [{k: v for k, v in r.items() if k != "first_body_s"} for r in runs],  # the plot's raw times
+        "duration_s": round(time.monotonic() - started, 1),
+    }
+    print(f"\n{args.streams:,} streams opened at once, {args.repeats} bursts per design")
+    for design, row in table.items():
+        byte = row["first_byte"]
+        print(f"  {LABELS[design]:<22} first byte p50 {byte['p50_ms']:7.1f} ms  p99 {byte['p99_ms']:7.1f} ms   "
+              f"CPU per open {row['cpu_open_ms']['median']:.3f} ms  per close {row['cpu_close_ms']['median']:.3f} ms"
+              f"   all open in {row['all_open_s']['median']:.2f} s")
+    for key, value in ratios.items():
+        print(f"  {key:<40} {value:.2f}")
+    if not args.quick:
+        save_results(RESULT_FILE, payload, plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
