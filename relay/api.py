@@ -17,7 +17,7 @@ from .errors import Forbidden, InvalidRequest, PayloadTooLarge, UnsupportedMedia
 from .inputs import InvalidInput
 from .limits import cancel_limited, creation_limited, stream_slot
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .service import current_service
+from .service import RelayService, current_service
 from .streams import split_id
 from .tokens import Purpose
 from .uploads import check_upload, inline_limit, store_upload
@@ -109,7 +109,8 @@ def _last_event_ids(count: int) -> list[str | None]:
     passes this edge (CR/LF above all never does). Anything else counts as an id
     never issued, which the contract answers with the current snapshot.
     """
-    value = request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
+    # The header read from the environ: werkzeug's headers raise and catch a KeyError for a missing one.
+    value = request.environ.get("HTTP_LAST_EVENT_ID") or request.args.get("lastEventId")
     if not value or not value.strip() or len(value) > 48 * count:
         return [None] * count
     parts = split_id(value.strip(), count)
@@ -119,21 +120,22 @@ def _last_event_ids(count: int) -> list[str | None]:
 def _single_stream(prediction_id: str) -> Response:
     service = current_service()
     service.ensure_known(prediction_id)
-    return _open_stream([prediction_id], _last_event_ids(1), multiplexed=False)
+    return _open_stream(service, [prediction_id], _last_event_ids(1), multiplexed=False)
 
 
 @bp.get("/api/events")
 def multiplexed_stream() -> Response:
     service = current_service()
     ids = service.open_multiplexed(request.args.getlist("watch"))
-    return _open_stream(ids, _last_event_ids(len(ids)), multiplexed=True)
+    return _open_stream(service, ids, _last_event_ids(len(ids)), multiplexed=True)
 
 
-def _open_stream(ids: Sequence[str], last_ids: Sequence[str | None], *, multiplexed: bool) -> Response:
+def _open_stream(service: RelayService, ids: Sequence[str], last_ids: Sequence[str | None], *,
+                 multiplexed: bool) -> Response:
     # Taken after the token and id checks, so a refused request holds no slot.
     slot = stream_slot()
     try:
-        body = current_service().stream(ids, last_ids, multiplexed=multiplexed, on_close=slot.release)
+        body = service.stream(ids, last_ids, multiplexed=multiplexed, on_close=slot.release)
     except BaseException:
         slot.release()
         raise

@@ -8,9 +8,9 @@ before anything is written, whatever code logged them.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
-import uuid
 from collections.abc import Iterable, Mapping, MutableMapping
 
 from flask import Flask, Response, g, has_request_context, request
@@ -61,8 +61,8 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _assign_request_id() -> None:
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        incoming = request.environ.get("HTTP_X_REQUEST_ID", "")  # the header (werkzeug raises inside for a missing one)
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()  # a uuid4's randomness
 
     @app.after_request
     def _echo_request_id(response: Response) -> Response:
@@ -89,7 +89,8 @@ class _RedactTokens(logging.Filter):
         elif isinstance(record.args, MutableMapping):
             # gunicorn's access atoms: changed in place, so the mapping keeps its own type (its
             # lookups of `{header}i` atoms fold case and answer "-" for a missing one).
-            tainted = [k for k, v in record.args.items() if isinstance(v, str) and redact_tokens(v) is not v]
+            tainted = [k for k, v in record.args.items()
+                       if isinstance(v, str) and ("token=" in v or "watch=" in v)]
             for key in tainted:
                 record.args[key] = redact_tokens(record.args[key])
         elif isinstance(record.args, Mapping):

@@ -42,6 +42,14 @@ class Metrics:
         self.predictions_finished = Counter("relay_predictions_finished", "Predictions seen reaching a terminal "
                                             "status, by status.", ["status"], registry=r)
         self.creates = Counter("relay_create_requests", "Create requests, by outcome.", ["outcome"], registry=r)
+        self._sent_by_kind: dict[str, Counter] = {}
+
+    def count_sent(self, kind: str, count: int) -> None:
+        """Add `count` events of `kind` written; the labelled child is looked up once per kind."""
+        child = self._sent_by_kind.get(kind)
+        if child is None:
+            child = self._sent_by_kind[kind] = self.events_sent.labels(kind)
+        child.inc(count)
 
     def render(self) -> bytes:
         """The text exposition: every worker's values when multi-process, else this process's."""

@@ -68,6 +68,5 @@ def kept_file(key: str) -> Response:
     if stored.size is not None:
         response.content_length = stored.size
     # The signed URL never changes while the file exists, and the bytes never change.
-    response.headers["Cache-Control"] = "private, max-age=86400, immutable"
-    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, max-age=86400, immutable"  # nosniff: security.py, as everywhere
     return response

@@ -133,6 +133,8 @@ class SecurityPolicy:
 
     def cors_origin(self) -> str | None:
         """The request's Origin when RELAY_CORS_ORIGINS allows it (exactly as sent), else None."""
+        if not self.cors_origins:
+            return None  # CORS closed: whoever asks
         origin = request.headers.get("Origin")
         if origin and _origin(origin) in self.cors_origins:
             return origin
@@ -195,18 +197,25 @@ def init_app(app: Flask, settings: Settings) -> None:
                                 code="cross_site")
         return None
 
+    # Worked out once: a reconnect storm adds these to thousands of answers (bench/open_burst.py).
+    everywhere = [("Content-Security-Policy", content_security_policy(
+                      "/", embed_origins=policy.embed_origins, image_origins=policy.image_origins)),
+                  ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+                  ("X-Frame-Options", "DENY")]  # for browsers that predate frame-ancestors
+    embed = [("Content-Security-Policy", content_security_policy(
+                 "/embed", embed_origins=policy.embed_origins, image_origins=policy.image_origins)),
+             *everywhere[1:3]]
+
     @app.after_request
     def _headers(response: Response) -> Response:
         headers = response.headers
-        headers["Content-Security-Policy"] = content_security_policy(
-            request.path, embed_origins=policy.embed_origins, image_origins=policy.image_origins)
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["Referrer-Policy"] = "no-referrer"
-        if request.path != "/embed":
-            headers["X-Frame-Options"] = "DENY"  # for browsers that predate frame-ancestors
+        path = request.path
+        # Added, not set: no view sets these (they are this hook's alone), and a set would first
+        # look each one up, which werkzeug answers by raising and catching a KeyError.
+        headers.extend(embed if path == "/embed" else everywhere)
         if request.is_secure:
             headers["Strict-Transport-Security"] = _HSTS
-        if request.path.startswith("/api/"):
+        if path.startswith("/api/"):
             origin = policy.cors_origin()
             if origin is not None:
                 headers["Access-Control-Allow-Origin"] = origin

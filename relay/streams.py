@@ -56,12 +56,11 @@ def event_stream(hub: Hub, prediction_ids: Sequence[str], replays: Sequence[Repl
     if metrics is not None:
         metrics.open_streams.inc()
     try:
-        yield encode_retry(RETRY_MS) + encode_comment("relay")
+        # One first write: the retry hint and the replay go out together (a reconnect storm
+        # pays one socket write and one chunk per stream, not two; bench/open_burst.py).
         follower = _Follower(hub, prediction_ids, replays, multiplexed, positions)
-        chunk = follower.render_replay()
-        if chunk:
-            yield chunk
-            follower.report(metrics)
+        yield _PREAMBLE + follower.render_replay()
+        follower.report(metrics)
         opened = last_write = time.monotonic()
         while follower.active and not hub.closing:
             now = time.monotonic()
@@ -84,6 +83,9 @@ def event_stream(hub: Hub, prediction_ids: Sequence[str], replays: Sequence[Repl
             metrics.open_streams.dec()
         if on_close is not None:
             on_close()
+
+
+_PREAMBLE = encode_retry(RETRY_MS) + encode_comment("relay")
 
 
 class _Follower:
@@ -126,7 +128,7 @@ class _Follower:
         """Count what was just written (once per chunk, not per event, to keep fan-out cheap)."""
         if metrics is not None:
             for kind, count in self._sent.items():
-                metrics.events_sent.labels(kind).inc(count)
+                metrics.count_sent(kind, count)
         self._sent.clear()
 
     def _render(self, index: int, events: list[HubEvent], parts: list[bytes]) -> None:

@@ -72,6 +72,7 @@ def test_kept_files_need_their_signature(tmp_path: Path) -> None:
     url = keeper.url_for("runs/abc/0/out.png").split("localhost", 1)[-1]
     answer = client.get(url)
     assert answer.status_code == 200 and answer.data == b"\x89PNGrest" and answer.mimetype == "image/png"
+    assert answer.headers.getlist("X-Content-Type-Options") == ["nosniff"]  # never sniffed as a page
     assert client.get("/files/runs/abc/0/out.png?sig=nope").status_code == 403
     assert client.get("/files/runs/abc/0/out.png").status_code == 403
     missing = keeper.url_for("runs/abc/1/gone.png").split("localhost", 1)[-1]

@@ -39,6 +39,8 @@ def assert_protective_headers(answer: httpx.Response, csp: str = CSP) -> None:
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"
     assert "Strict-Transport-Security" not in headers  # plain HTTP, no trusted proxy saying otherwise
+    for name in ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options"):
+        assert len(headers.get_list(name)) <= 1, f"{name} twice on {answer.request.url}"  # added, never repeated
 
 
 # -- headers ------------------------------------------------------------------------------------
