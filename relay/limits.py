@@ -126,8 +126,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     # Flask-Limiter also checks, before every request, the default, application and
     # blueprint limits. Relay declares none: its only limits are the decorated views'
     # below, which the decorators check when their view runs. The pass before every
-    # request found nothing to count, yet it cost about 0.1 ms a request, which
-    # every stream open paid (bench/open_burst.py), so it is taken out.
+    # request found nothing to count, yet it was one of the larger costs of every
+    # stream open in a profile (bench/open_burst.py), so it is taken out.
     # Its after-request hook adds rate-limit headers (disabled here) and makes conditional
     # deductions (none declared); its teardown resets state that lives on the request
     # context anyway. They go too.
