@@ -53,6 +53,9 @@ def event_stream(hub: Hub, prediction_ids: Sequence[str], replays: Sequence[Repl
     """The bytes of one SSE connection. `replays[i]` is where prediction i resumes."""
     waker = Waker()
     hub.attach(prediction_ids, waker)
+    # The replays were read before this attach: an event published in between woke nobody, and
+    # if it was the last one (`done`) no later event would. So the first wait looks once.
+    waker.set()
     if metrics is not None:
         metrics.open_streams.inc()
     try:
