@@ -44,6 +44,7 @@ from bench.common.output import (
 )
 from bench.common.servers import BenchGunicorn, relay_env
 from bench.load.processes import BurstClients
+from testbed import wait_until
 
 RESULT_FILE = "open-burst.json"
 PLOT_FILE = "bench-open-burst.png"
@@ -64,11 +65,8 @@ def open_streams(server: BenchGunicorn) -> int:
 
 
 def wait_for_no_streams(server: BenchGunicorn, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while open_streams(server) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if open_streams(server):
-        raise RuntimeError(f"{open_streams(server)} streams still open {timeout} s after the hang-up")
+    wait_until(lambda: open_streams(server) == 0, timeout=timeout, interval=0.1,
+               what="the worker to count no open stream after the hang-up")
 
 
 def one_burst(server: BenchGunicorn, clients: BurstClients, count: int) -> dict[str, Any]:
@@ -141,7 +139,6 @@ def main() -> int:
                     result = one_burst(servers[design], clients[design], args.streams)
                     result.update(design=design, repeat=repeat)
                     runs.append(result)
-                    time.sleep(1)
         finally:
             for client in clients.values():
                 client.close()
