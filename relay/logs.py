@@ -7,6 +7,7 @@ before anything is written, whatever code logged them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -88,14 +89,30 @@ class _RedactTokens(logging.Filter):
             record.args = tuple(redact_tokens(a) if isinstance(a, str) else a for a in record.args)
         elif isinstance(record.args, MutableMapping):
             # gunicorn's access atoms: changed in place, so the mapping keeps its own type (its
-            # lookups of `{header}i` atoms fold case and answer "-" for a missing one).
-            tainted = [k for k, v in record.args.items()
-                       if isinstance(v, str) and ("token=" in v or "watch=" in v)]
-            for key in tainted:
-                record.args[key] = redact_tokens(record.args[key])
+            # lookups of `{header}i` atoms fold case and answer "-" for a missing one). Only the
+            # atoms the format names are looked at: gunicorn makes some forty per request, one
+            # per header, and writes a handful (Relay's own format never shows the query).
+            atoms = record.args
+            for key in _format_keys(record.msg) if isinstance(record.msg, str) else list(atoms):
+                value = atoms.get(key)  # dict's own get: no "-" for a missing atom
+                if isinstance(value, str) and ("token=" in value or "watch=" in value):
+                    atoms[key] = redact_tokens(value)
         elif isinstance(record.args, Mapping):
             record.args = {k: redact_tokens(v) if isinstance(v, str) else v for k, v in record.args.items()}
         return True
+
+
+@functools.lru_cache(maxsize=16)
+def _format_keys(message: str) -> tuple[str, ...]:
+    """The `%(key)s` names of a %-style format (gunicorn's access format: one or two per process).
+
+    `{header}i`/`{header}o` names are folded to lower case, as gunicorn stores them.
+    """
+    keys = (key.lower() if key.startswith("{") else key for key in _FORMAT_KEY.findall(message))
+    return tuple(dict.fromkeys(keys))
+
+
+_FORMAT_KEY = re.compile(r"%\(([^)]*)\)")
 
 
 def install_log_redaction() -> None:

@@ -11,9 +11,10 @@
   a browser (no Origin, no Sec-Fetch-Site). See `cross_site_refusal`.
 - CORS: closed unless RELAY_CORS_ORIGINS lists origins; those may read the API
   (and its streams) from their pages.
-- Headers on every response: a Content-Security-Policy with no inline script,
-  nosniff, no Referer (stream URLs carry tokens), HSTS over HTTPS, and framing
-  only for /embed, by the origins in RELAY_EMBED_ORIGINS.
+- Headers on every response: a Content-Security-Policy (no inline script on
+  pages; nothing at all on answers that are not HTML), nosniff, no Referer
+  (stream URLs carry tokens), HSTS over HTTPS, and framing only for /embed, by
+  the origins in RELAY_EMBED_ORIGINS.
 - Logs: the dev server's request lines and gunicorn's error lines name the URL,
   query string included; a filter blanks the `token` and `watch` values there.
 """
@@ -36,7 +37,7 @@ from .logs import install_log_redaction
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-__all__ = ["SecurityPolicy", "content_security_policy", "cross_site_refusal", "init_app"]
+__all__ = ["DATA_CSP", "SecurityPolicy", "content_security_policy", "cross_site_refusal", "init_app"]
 
 # The browser itself vouches for these: the request comes from Relay's own page,
 # or from the person (a typed address, a bookmark).
@@ -46,6 +47,10 @@ _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _EXEMPT_ENDPOINTS = frozenset({"api.replicate_webhook"})
 _REPLICATE_IMAGES = ("https://replicate.delivery", "https://*.replicate.delivery")
 _HSTS = "max-age=31536000"
+# For answers that are not pages (JSON, event streams, scripts, text): a browser that shows
+# one as a document may load nothing for it and must not frame it. Short, too: every stream
+# of a reconnect storm carries it, and the server checks each header byte (bench/open_burst.py).
+DATA_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
 def content_security_policy(path: str, *, embed_origins: Iterable[str] = (),
@@ -205,6 +210,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     embed = [("Content-Security-Policy", content_security_policy(
                  "/embed", embed_origins=policy.embed_origins, image_origins=policy.image_origins)),
              *everywhere[1:3]]
+    data = [("Content-Security-Policy", DATA_CSP), *everywhere[1:]]
 
     @app.after_request
     def _headers(response: Response) -> Response:
@@ -212,7 +218,10 @@ def init_app(app: Flask, settings: Settings) -> None:
         path = request.path
         # Added, not set: no view sets these (they are this hook's alone), and a set would first
         # look each one up, which werkzeug answers by raising and catching a KeyError.
-        headers.extend(embed if path == "/embed" else everywhere)
+        if response.mimetype != "text/html":
+            headers.extend(data)
+        else:
+            headers.extend(embed if path == "/embed" else everywhere)
         if request.is_secure:
             headers["Strict-Transport-Security"] = _HSTS
         if path.startswith("/api/"):

@@ -23,6 +23,7 @@ from testbed.sse import follow
 
 IMAGE = {"prompt": "a lighthouse", "steps": 3, "step_delay": 0.01, "boot_delay": 0}
 SLOW = {"prompt": "slow", "steps": 200, "step_delay": 0.05, "boot_delay": 0}
+DATA_CSP = "default-src 'none'; frame-ancestors 'none'"
 CSP = ("default-src 'self'; img-src 'self' data: https://replicate.delivery https://*.replicate.delivery; "
        "script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
        "form-action 'self'")
@@ -33,9 +34,11 @@ def create(client: httpx.Client, path: str = "/api/predictions", headers: dict[s
     return client.post(path, json={"model": "relay/image-demo", "input": input or IMAGE}, headers=headers)
 
 
-def assert_protective_headers(answer: httpx.Response, csp: str = CSP) -> None:
+def assert_protective_headers(answer: httpx.Response) -> None:
     headers = answer.headers
-    assert headers["Content-Security-Policy"] == csp, answer.request.url
+    # Pages get the page policy; JSON, streams, scripts and errors that are not HTML load nothing.
+    page = headers.get("Content-Type", "").startswith("text/html")
+    assert headers["Content-Security-Policy"] == (CSP if page else DATA_CSP), answer.request.url
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"
     assert "Strict-Transport-Security" not in headers  # plain HTTP, no trusted proxy saying otherwise
@@ -62,6 +65,8 @@ def test_every_kind_of_response_carries_the_security_headers(client: httpx.Clien
     for answer in answers:
         assert_protective_headers(answer)
         assert answer.headers["X-Frame-Options"] == "DENY"
+    assert answers[1].headers["Content-Security-Policy"] == CSP  # the page
+    assert answers[2].headers["Content-Security-Policy"] == DATA_CSP  # JSON
     # The stream too, with its own headers intact and nothing that would buffer or compress it.
     with client.stream("GET", stream_url, headers={"Accept-Encoding": "gzip, br"}) as stream:
         assert stream.status_code == 200

@@ -38,3 +38,20 @@ def test_gunicorn_access_atoms_are_redacted_in_place_and_keep_their_lookups() ->
     assert _RedactTokens().filter(item)
     assert item.args is atoms  # gunicorn's mapping, so `{header}` atoms still fold case and default to "-"
     assert item.getMessage() == "GET /api/events?watch=[redacted]&token=[redacted] HTTP/1.1 200 rid=rid-1 -"
+
+
+def test_only_the_atoms_the_access_format_writes_are_looked_at() -> None:
+    from gunicorn.glogging import SafeAtoms
+
+    from relay.logs import _RedactTokens
+
+    # gunicorn makes an atom per request and response header; a format that shows only some of
+    # them gets those redacted (header names in any case), and the others are left alone.
+    atoms = SafeAtoms({"U": "/api/events", "q": "watch=abc&token=ghi", "{referer}i": "/x?token=abc",
+                       "r": "GET /api/events?token=ghi HTTP/1.1"})
+    item = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1,
+                             '%(U)s %({Referer}i)s %(q)s', None, None)
+    item.args = atoms
+    assert _RedactTokens().filter(item)
+    assert item.getMessage() == "/api/events /x?token=[redacted] watch=[redacted]&token=[redacted]"
+    assert atoms["r"] == "GET /api/events?token=ghi HTTP/1.1"  # not in the format: never written, not touched
