@@ -6,7 +6,7 @@ import ipaddress
 import os
 import secrets
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +52,27 @@ class _NoSessions(SessionInterface):
         return None  # Flask then uses a null session, which refuses writes
 
 
+_SYNCED_MAX = 256  # Relay registers some thirty views and hooks
+
+
 class _Relay(Flask):
     url_map_class = _UrlMap
     session_interface = _NoSessions()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._synced: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Flask's answer, remembered: it asks `inspect` whether each hook and view is a
+        coroutine function on every request (six times per stream open). Bounded, since
+        `after_this_request` would bring a new function per request."""
+        synced = self._synced.get(func)
+        if synced is None:
+            synced = super().ensure_sync(func)
+            if len(self._synced) < _SYNCED_MAX:
+                self._synced[func] = synced
+        return synced
 
 
 def create_app(test_config: Mapping[str, Any] | None = None, *,

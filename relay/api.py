@@ -109,8 +109,12 @@ def _last_event_ids(count: int) -> list[str | None]:
     passes this edge (CR/LF above all never does). Anything else counts as an id
     never issued, which the contract answers with the current snapshot.
     """
-    # The header read from the environ: werkzeug's headers raise and catch a KeyError for a missing one.
-    value = request.environ.get("HTTP_LAST_EVENT_ID") or request.args.get("lastEventId")
+    # Read without werkzeug's lookups of a missing key, which raise and catch an exception each
+    # (a fresh stream has neither the header nor the parameter).
+    value = request.environ.get("HTTP_LAST_EVENT_ID")
+    if not value:
+        args = request.args
+        value = args.get("lastEventId") if "lastEventId" in args else None
     if not value or not value.strip() or len(value) > 48 * count:
         return [None] * count
     parts = split_id(value.strip(), count)

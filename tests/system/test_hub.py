@@ -121,6 +121,18 @@ def test_publish_wakes_attached_wakers_only(hub: MemoryHub, pid: str) -> None:
     assert hub.subscriber_count(pid) == 0
 
 
+def test_open_streams_counts_each_stream_once_however_many_predictions_it_follows(
+        hub: MemoryHub, pid: str) -> None:
+    single, multiplexed = Waker(), Waker()
+    hub.attach([pid], single)
+    hub.attach([pid, pid + "b", pid + "c"], multiplexed)
+    assert hub.open_streams() == 2
+    hub.detach([pid, pid + "b", pid + "c"], multiplexed)
+    assert hub.open_streams() == 1
+    hub.detach([pid], single)
+    assert hub.open_streams() == 0
+
+
 def test_upstream_ok_is_only_sent_after_a_degraded_state(hub: MemoryHub, pid: str) -> None:
     ok = {"id": pid, "state": "ok"}
     assert publish(hub, pid, "upstream", ok) is None
