@@ -6,9 +6,9 @@ import ipaddress
 import os
 import secrets
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import redis
@@ -25,7 +25,11 @@ from .errors import NotFound
 from .guard.sql_store import SqlStore
 from .runs import Runs
 from .service import RelayService
+from .stream_open import StreamOpener
 from .upstream import Upstream
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 __all__ = ["ConfigError", "Settings", "create_app"]
 
@@ -62,6 +66,16 @@ class _Relay(Flask):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._synced: dict[Callable[..., Any], Callable[..., Any]] = {}
+        self.stream_opener: StreamOpener | None = None  # relay/stream_open.py, set by create_app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        # Not a WSGI wrapper: no extra frame on every other request's call path (see
+        # security._trust_proxies for why that matters to idle streams).
+        if self.stream_opener is not None:
+            opened = self.stream_opener(environ, start_response)
+            if opened is not None:
+                return opened
+        return self.wsgi_app(environ, start_response)
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Flask's answer, remembered: it asks `inspect` whether each hook and view is a
@@ -118,6 +132,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *,
     app.register_blueprint(pages.bp)
     app.register_blueprint(runs_api.bp)
     limits.init_app(app, settings)  # after the blueprints: it wraps their rate-limited views
+    app.stream_opener = StreamOpener(service, limits.stream_slots(app), security.answer_headers(app), upstream)
     return app
 
 

@@ -23,16 +23,15 @@ from .tokens import Purpose
 from .uploads import check_upload, inline_limit, store_upload
 from .visitors import current_visitor
 
-__all__ = ["bp"]
+__all__ = ["STREAM_CONTENT_TYPE", "STREAM_HEADERS", "bp", "resume_ids"]
 
 bp = Blueprint("api", __name__)
 
 WEBHOOK_MAX_BYTES = 4 * 2**20
 
-_STREAM_HEADERS = {
-    "Cache-Control": "no-cache",
-    "X-Accel-Buffering": "no",
-}
+# A stream's own headers (relay/stream_open.py sends the same).
+STREAM_HEADERS = (("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"))
+STREAM_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 
 
 def _json_body() -> object:
@@ -103,18 +102,23 @@ _EVENT_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
 
 
 def _last_event_ids(count: int) -> list[str | None]:
-    """Where the client resumes each of `count` predictions; None where it names no id Relay issued.
-
-    Resume positions are written back into `id:` lines, so only Relay's own shape
-    passes this edge (CR/LF above all never does). Anything else counts as an id
-    never issued, which the contract answers with the current snapshot.
-    """
+    """Where the client resumes each of `count` predictions (see `resume_ids`)."""
     # Read without werkzeug's lookups of a missing key, which raise and catch an exception each
     # (a fresh stream has neither the header nor the parameter).
     value = request.environ.get("HTTP_LAST_EVENT_ID")
     if not value:
         args = request.args
         value = args.get("lastEventId") if "lastEventId" in args else None
+    return resume_ids(value, count)
+
+
+def resume_ids(value: str | None, count: int) -> list[str | None]:
+    """Per prediction, the id a Last-Event-ID names; None where it names no id Relay issued.
+
+    Resume positions are written back into `id:` lines, so only Relay's own shape
+    passes this edge (CR/LF above all never does). Anything else counts as an id
+    never issued, which the contract answers with the current snapshot.
+    """
     if not value or not value.strip() or len(value) > 48 * count:
         return [None] * count
     parts = split_id(value.strip(), count)
@@ -152,8 +156,8 @@ def _open_stream(service: RelayService, ids: Sequence[str], last_ids: Sequence[s
 def _sse_response(body: Iterator[bytes] | None) -> Response:
     if body is None:
         return Response(status=204, headers={"Cache-Control": "no-cache"})
-    response = Response(body, status=200, content_type="text/event-stream; charset=utf-8",
-                        headers=_STREAM_HEADERS)
+    response = Response(body, status=200, content_type=STREAM_CONTENT_TYPE,
+                        headers=STREAM_HEADERS)
     # Streams must never be compressed or buffered on the way.
     response.direct_passthrough = True
     return response

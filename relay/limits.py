@@ -31,7 +31,8 @@ from .config import Settings
 from .errors import error_response
 from .slots import RedisStreamSlots, StreamSlot, StreamSlots
 
-__all__ = ["cancel_limited", "client_key", "creation_limited", "init_app", "stream_slot"]
+__all__ = ["address_key", "cancel_limited", "client_key", "creation_limited", "init_app", "stream_slot",
+           "stream_slots"]
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,12 @@ View = TypeVar("View", bound=Callable[..., object])
 
 def client_key() -> str:
     """The address a request counts against: the IPv4 address, or the IPv6 /64."""
-    return _address_key(request.remote_addr or "")
+    return address_key(request.remote_addr or "")
 
 
 @functools.lru_cache(maxsize=4096)  # clients come back (every stream open asks); parsing costs ~10 µs
-def _address_key(address: str) -> str:
+def address_key(address: str) -> str:
+    """The key of a client address (see `client_key`)."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -78,9 +80,13 @@ def cancel_limited(view: View) -> View:
 
 def stream_slot() -> StreamSlot:
     """Take a stream slot for the current request's client (429 when it holds too many)."""
-    slots = current_app.extensions[_SLOTS]
+    return stream_slots(current_app).acquire(client_key())
+
+
+def stream_slots(app: Flask) -> StreamSlots:
+    slots = app.extensions[_SLOTS]
     assert isinstance(slots, StreamSlots)
-    return slots.acquire(client_key())
+    return slots
 
 
 def _remove_hooks(app: Flask, limiter: Limiter) -> None:

@@ -13,10 +13,11 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, MutableMapping
+from typing import Any
 
 from flask import Flask, Response, has_request_context, request
 
-__all__ = ["configure_logging", "init_app", "install_log_redaction", "redact_tokens"]
+__all__ = ["assign_request_id", "configure_logging", "init_app", "install_log_redaction", "redact_tokens"]
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _ENVIRON_KEY = "relay.request_id"
@@ -65,10 +66,7 @@ def init_app(app: Flask) -> None:
     # stream open pays for these hooks; bench/open_burst.py).
     @app.before_request
     def _assign_request_id() -> None:
-        environ = request.environ
-        incoming = environ.get("HTTP_X_REQUEST_ID", "")  # the header (werkzeug raises inside for a missing one)
-        environ[_ENVIRON_KEY] = incoming if incoming and _REQUEST_ID.match(incoming) \
-            else os.urandom(16).hex()  # a uuid4's randomness
+        assign_request_id(request.environ)
 
     @app.after_request
     def _echo_request_id(response: Response) -> Response:
@@ -76,6 +74,18 @@ def init_app(app: Flask) -> None:
         if request_id is not None:
             response.headers.add("X-Request-ID", request_id)  # nothing else sets it: no lookup first
         return response
+
+
+def assign_request_id(environ: dict[str, Any]) -> str:
+    """The request's id: the router's X-Request-ID when it is usable, else a new one; kept in
+    the environ (relay/stream_open.py assigns it before Flask would, and Flask keeps it)."""
+    assigned = environ.get(_ENVIRON_KEY)
+    if assigned is None:
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")  # the header (werkzeug raises inside for a missing one)
+        assigned = environ[_ENVIRON_KEY] = incoming if incoming and _REQUEST_ID.match(incoming) \
+            else os.urandom(16).hex()  # a uuid4's randomness
+    assert isinstance(assigned, str)
+    return assigned
 
 
 def redact_tokens(text: str) -> str:

@@ -37,7 +37,8 @@ from .logs import install_log_redaction
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-__all__ = ["DATA_CSP", "SecurityPolicy", "content_security_policy", "cross_site_refusal", "init_app"]
+__all__ = ["DATA_CSP", "AnswerHeaders", "SecurityPolicy", "answer_headers", "content_security_policy",
+           "cross_site_refusal", "init_app"]
 
 # The browser itself vouches for these: the request comes from Relay's own page,
 # or from the person (a typed address, a bookmark).
@@ -146,25 +147,33 @@ class SecurityPolicy:
         return None
 
 
-def _trust_proxies(app: Flask, hops: int) -> None:
+def _trust_proxies(app: Flask, hops: int) -> Callable[[Mapping[str, object]], tuple[str | None, str]]:
     """Take the client address and scheme from the last `hops` proxies, as ProxyFix does.
 
     ProxyFix is not wrapped around the app: a WSGI wrapper adds a frame to every
     request's deepest call path, which every idle stream's greenlet then keeps
     (about 4 KB a stream, bench/idle_streams.py). Its logic runs here instead, on
     a copy of the environ, before any other hook reads the address or scheme.
+    Returns that logic as a function of the environ, for relay/stream_open.py.
     """
     fixer = ProxyFix(_capture_environ, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
 
+    def client_view(environ: Mapping[str, object]) -> tuple[str | None, str]:
+        """(client address, scheme) as the trusted proxies report them."""
+        fixed = dict(environ)
+        fixer(fixed, _no_start_response)
+        address = fixed.get("REMOTE_ADDR")
+        return address if isinstance(address, str) else None, str(fixed.get("wsgi.url_scheme", "http"))
+
     @app.before_request
     def _from_trusted_proxies() -> None:
-        environ = dict(request.environ)
-        request.environ.setdefault("relay.socket_peer", environ.get("REMOTE_ADDR"))
-        fixer(environ, _no_start_response)
-        request.remote_addr = environ.get("REMOTE_ADDR")
-        request.scheme = environ.get("wsgi.url_scheme", request.scheme)
-        request.environ["REMOTE_ADDR"] = request.remote_addr
-        request.environ["wsgi.url_scheme"] = request.scheme
+        environ = request.environ
+        environ.setdefault("relay.socket_peer", environ.get("REMOTE_ADDR"))
+        request.remote_addr, request.scheme = client_view(environ)
+        environ["REMOTE_ADDR"] = request.remote_addr
+        environ["wsgi.url_scheme"] = request.scheme
+
+    return client_view
 
 
 def _capture_environ(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -180,12 +189,31 @@ def _discard(data: bytes) -> object:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class AnswerHeaders:
+    """What init_app adds to answers, for the one path that answers without Flask
+    (relay/stream_open.py): the same lists, so the two cannot drift apart."""
+
+    data: tuple[tuple[str, str], ...]  # answers that are not HTML (streams among them)
+    hsts: tuple[str, str]  # over HTTPS
+    cors: bool  # RELAY_CORS_ORIGINS is set: API answers depend on the request's Origin
+    client_view: Callable[[Mapping[str, object]], tuple[str | None, str]] | None  # trusted proxies
+
+
+def answer_headers(app: Flask) -> AnswerHeaders:
+    found = app.extensions[_ANSWER_HEADERS]
+    assert isinstance(found, AnswerHeaders)
+    return found
+
+
+_ANSWER_HEADERS = "relay.answer_headers"
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     """Trust exactly the configured proxies, refuse cross-site writes, answer CORS, set headers."""
     policy = SecurityPolicy.from_settings(settings)
     hops = settings.trusted_proxies
-    if hops:
-        _trust_proxies(app, hops)
+    client_view = _trust_proxies(app, hops) if hops else None
     install_log_redaction()
 
     @app.before_request
@@ -211,6 +239,8 @@ def init_app(app: Flask, settings: Settings) -> None:
                  "/embed", embed_origins=policy.embed_origins, image_origins=policy.image_origins)),
              *everywhere[1:3]]
     data = [("Content-Security-Policy", DATA_CSP), *everywhere[1:]]
+    app.extensions[_ANSWER_HEADERS] = AnswerHeaders(tuple(data), ("Strict-Transport-Security", _HSTS),
+                                                    bool(policy.cors_origins), client_view)
 
     @app.after_request
     def _headers(response: Response) -> Response:
