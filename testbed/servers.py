@@ -15,7 +15,7 @@ import re
 import shutil
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -146,8 +146,10 @@ class EmulatorServer(ServerProcess):
         answer = httpx.get(f"{self.url}/v1/predictions/{prediction_id}", headers=_EMULATOR_AUTH, timeout=5)
         return dict(answer.json())
 
-    def unfinished(self) -> int:
-        return sum(1 for p in self.predictions() if p["status"] in ("starting", "processing"))
+    def unfinished(self, ignoring: Collection[str] = ()) -> int:
+        """Predictions starting or processing, but for the ids in `ignoring` (an earlier test's)."""
+        return sum(1 for p in self.predictions()
+                   if p["status"] in ("starting", "processing") and p["id"] not in ignoring)
 
 
 _EMULATOR_AUTH = {"Authorization": "Bearer test"}  # the standalone emulator takes any token
