@@ -12,9 +12,10 @@ first). Measured per burst:
   streams opened; and CPU per close, from hanging up until the worker counts no
   open stream.
 
-Relay's streams follow one prediction that stays `starting` with a valid token
-and no Last-Event-ID (token check, slot, limiter, headers, logging, metrics,
-subscription, first snapshot). The baseline is bench/apps/naive_app.py. The
+Relay's streams follow a prediction that stays `starting` (a new one for each
+burst) with a valid token and no Last-Event-ID (token check, stream slot, headers,
+request id, logging, metrics, subscription, first snapshot: relay/stream_open.py's
+case). The baseline is bench/apps/naive_app.py. The
 designs alternate burst by burst, so a noisy moment on the machine hits both.
 
     python -m bench.open_burst                      # ~4 minutes
@@ -67,6 +68,14 @@ def open_streams(server: BenchGunicorn) -> int:
 def wait_for_no_streams(server: BenchGunicorn, timeout: float = 60) -> None:
     wait_until(lambda: open_streams(server) == 0, timeout=timeout, interval=0.1,
                what="the worker to count no open stream after the hang-up")
+
+
+def waiting_prediction(server: BenchGunicorn) -> str:
+    """The stream URL of a new prediction that stays `starting` for 300 s."""
+    created = httpx.post(server.url + "/api/predictions", timeout=30, json={
+        "model": "relay/image-demo", "input": {"prompt": "burst", "boot_delay": 300}})
+    created.raise_for_status()
+    return server.url + str(created.json()["stream_url"])
 
 
 def one_burst(server: BenchGunicorn, clients: BurstClients, count: int) -> dict[str, Any]:
@@ -123,17 +132,16 @@ def main() -> int:
     runs: list[dict[str, Any]] = []
     with BenchGunicorn("wsgi:app", env) as relay, \
             BenchGunicorn("bench.apps.naive_app:create_app()", {"RELAY_HEARTBEAT_INTERVAL": HEARTBEAT}) as naive:
-        created = httpx.post(relay.url + "/api/predictions", timeout=30, json={
-            "model": "relay/image-demo", "input": {"prompt": "burst", "boot_delay": 300}})
-        created.raise_for_status()
-        urls = {"relay": relay.url + created.json()["stream_url"],
-                "naive": naive.url + "/api/predictions/burst/events"}
+        urls = {"relay": waiting_prediction(relay), "naive": naive.url + "/api/predictions/burst/events"}
         servers = {"relay": relay, "naive": naive}
         clients = {design: BurstClients(url) for design, url in urls.items()}
         try:
             for design in LABELS:  # unmeasured: imports, caches and the worker's first greenlets warm up
                 one_burst(servers[design], clients[design], 200)
             for repeat in range(args.repeats):
+                # A prediction of its own for each Relay burst: one stays `starting` for at most
+                # 300 s (the emulator's longest boot), and its end would reach the streams mid-burst.
+                clients["relay"].follow(waiting_prediction(relay))
                 for design in LABELS:
                     progress(f"burst {repeat + 1}/{args.repeats}: {LABELS[design]}, {args.streams} streams")
                     result = one_burst(servers[design], clients[design], args.streams)

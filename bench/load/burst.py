@@ -5,7 +5,8 @@
         `burst N` opens N streams at once and answers, for each, the time from
         its own `connect` to the first byte of the answer and to its first body
         bytes (seconds), and any failures; the streams stay open.
-        `hangup` closes every stream (then `burst` may run again); `close` ends.
+        `hangup` closes every stream (then `burst` may run again); `follow URL`
+        makes later bursts open URL instead; `close` ends.
 
 One thread and one epoll loop, no gevent: every socket is non-blocking, all N
 connects are issued first, and a socket costs the loop one send and a read or
@@ -34,12 +35,15 @@ _OUT, _IN = select.EPOLLOUT, select.EPOLLIN
 
 class Burst:
     def __init__(self, url: str) -> None:
+        self.follow(url)
+        self.open: list[socket.socket] = []
+
+    def follow(self, url: str) -> None:
         parts = urlsplit(url)
         self.address = (parts.hostname or "127.0.0.1", parts.port or 80)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         self.request = (f"GET {target} HTTP/1.1\r\nHost: {self.address[0]}:{self.address[1]}\r\n"
                         "Accept: text/event-stream\r\n\r\n").encode()
-        self.open: list[socket.socket] = []
 
     def run(self, count: int, timeout: float = 120) -> dict[str, Any]:
         poller = select.epoll()
@@ -132,6 +136,9 @@ def main() -> None:
         elif command == "hangup":
             burst.close()
             print(json.dumps({"hung_up": True}), flush=True)
+        elif command == "follow":
+            burst.follow(rest[0])
+            print(json.dumps({"following": rest[0]}), flush=True)
         elif command == "close":
             break
     burst.close()

@@ -88,3 +88,7 @@ class BurstClients(ClientProcess):
 
     def hang_up(self) -> None:
         self.command("hangup")
+
+    def follow(self, url: str) -> None:
+        """Later bursts open `url`."""
+        self.command(f"follow {url}")
