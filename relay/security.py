@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
@@ -147,7 +147,7 @@ class SecurityPolicy:
         return None
 
 
-def _trust_proxies(app: Flask, hops: int) -> Callable[[Mapping[str, object]], tuple[str | None, str]]:
+def _trust_proxies(app: Flask, hops: int) -> Callable[[dict[str, Any]], None]:
     """Take the client address and scheme from the last `hops` proxies, as ProxyFix does.
 
     ProxyFix is not wrapped around the app: a WSGI wrapper adds a frame to every
@@ -158,22 +158,22 @@ def _trust_proxies(app: Flask, hops: int) -> Callable[[Mapping[str, object]], tu
     """
     fixer = ProxyFix(_capture_environ, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
 
-    def client_view(environ: Mapping[str, object]) -> tuple[str | None, str]:
-        """(client address, scheme) as the trusted proxies report them."""
+    def trust(environ: dict[str, Any]) -> None:
+        """The environ's address and scheme replaced by what the trusted proxies report
+        (the socket's peer kept as `relay.socket_peer`; a second call changes nothing)."""
+        environ.setdefault("relay.socket_peer", environ.get("REMOTE_ADDR"))
         fixed = dict(environ)
         fixer(fixed, _no_start_response)
-        address = fixed.get("REMOTE_ADDR")
-        return address if isinstance(address, str) else None, str(fixed.get("wsgi.url_scheme", "http"))
+        environ["REMOTE_ADDR"] = fixed.get("REMOTE_ADDR")
+        environ["wsgi.url_scheme"] = fixed.get("wsgi.url_scheme", "http")
 
     @app.before_request
     def _from_trusted_proxies() -> None:
         environ = request.environ
-        environ.setdefault("relay.socket_peer", environ.get("REMOTE_ADDR"))
-        request.remote_addr, request.scheme = client_view(environ)
-        environ["REMOTE_ADDR"] = request.remote_addr
-        environ["wsgi.url_scheme"] = request.scheme
+        trust(environ)
+        request.remote_addr, request.scheme = environ["REMOTE_ADDR"], environ["wsgi.url_scheme"]
 
-    return client_view
+    return trust
 
 
 def _capture_environ(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -197,7 +197,7 @@ class AnswerHeaders:
     data: tuple[tuple[str, str], ...]  # answers that are not HTML (streams among them)
     hsts: tuple[str, str]  # over HTTPS
     cors: bool  # RELAY_CORS_ORIGINS is set: API answers depend on the request's Origin
-    client_view: Callable[[Mapping[str, object]], tuple[str | None, str]] | None  # trusted proxies
+    trust_proxies: Callable[[dict[str, Any]], None] | None  # RELAY_TRUSTED_PROXIES: see _trust_proxies
 
 
 def answer_headers(app: Flask) -> AnswerHeaders:
@@ -213,7 +213,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Trust exactly the configured proxies, refuse cross-site writes, answer CORS, set headers."""
     policy = SecurityPolicy.from_settings(settings)
     hops = settings.trusted_proxies
-    client_view = _trust_proxies(app, hops) if hops else None
+    trust_proxies = _trust_proxies(app, hops) if hops else None
     install_log_redaction()
 
     @app.before_request
@@ -240,7 +240,7 @@ def init_app(app: Flask, settings: Settings) -> None:
              *everywhere[1:3]]
     data = [("Content-Security-Policy", DATA_CSP), *everywhere[1:]]
     app.extensions[_ANSWER_HEADERS] = AnswerHeaders(tuple(data), ("Strict-Transport-Security", _HSTS),
-                                                    bool(policy.cors_origins), client_view)
+                                                    bool(policy.cors_origins), trust_proxies)
 
     @app.after_request
     def _headers(response: Response) -> Response:

@@ -2,9 +2,9 @@
 
 After a deploy every browser reconnects at once. Flask's per-request machinery
 (a request context, routing, six hooks, a Response whose headers are checked
-twice) costs more than the open itself: 43 µs of a bare Flask view's 47 µs, in
-one process, against 4 µs for the same view as a plain WSGI function
-(bench/open_burst.py has the numbers under gunicorn).
+twice) costs more than the open itself: in one process an open costs 128 µs
+through Flask and 29 µs here, a bare Flask view 60 µs (bench/open_cost.py;
+bench/open_burst.py measures it under gunicorn).
 
 So `GET /api/predictions/<id>/events?token=<token>` for a prediction this
 process knows and that is not finished, with a valid token, is answered here by
@@ -55,7 +55,7 @@ class StreamOpener:
         self._service = service
         self._slots = slots
         self._upstream = upstream
-        self._client_view = headers.client_view
+        self._trust_proxies = headers.trust_proxies
         self._cors = headers.cors
         self._hsts = headers.hsts
         self._stream_headers = [*STREAM_HEADERS, ("Content-Type", STREAM_CONTENT_TYPE), *headers.data]
@@ -85,9 +85,8 @@ class StreamOpener:
 
     def _open(self, environ: WSGIEnvironment, start_response: StartResponse, service: RelayService,
               prediction_id: str, resumes: list[str | None]) -> Iterable[bytes] | None:
-        if self._client_view is not None:
-            environ.setdefault("relay.socket_peer", environ.get("REMOTE_ADDR"))
-            environ["REMOTE_ADDR"], environ["wsgi.url_scheme"] = self._client_view(environ)
+        if self._trust_proxies is not None:
+            self._trust_proxies(environ)  # as Flask's hook does (if Flask answers after all, it changes nothing)
         try:
             slot = self._slots.acquire(address_key(environ.get("REMOTE_ADDR") or ""))
         except Exception:

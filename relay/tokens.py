@@ -7,7 +7,7 @@ accepts them) under different salts, so a shared watch link cannot cancel.
 Tokens are itsdangerous's URL-safe timed tokens, made by itsdangerous. Checking
 one is done here, by the same rules: every stream open checks a token, and
 itsdangerous's layers (a signer made per call, three base64 decodes, a datetime)
-cost 14 µs of a 100 µs open, where the check itself is one HMAC (bench/open_burst.py).
+cost several times the check itself, which is one HMAC (bench/open_cost.py).
 tests/unit/test_tokens.py holds the two to the same verdicts, tampered tokens included.
 """
 
